@@ -1,0 +1,1 @@
+"""Collect: walk cameras through a space and write multimodal shards."""

@@ -1,0 +1,1 @@
+"""Camera policies: where the collector puts its cameras."""

@@ -1,0 +1,1 @@
+"""Spaces: scene model, loaders, the procedural generator, renderers, free-space queries."""

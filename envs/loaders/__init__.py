@@ -1,0 +1,1 @@
+"""Loaders: one module per on-disk scene format, each returning an envs.scene.Scene."""

@@ -1,0 +1,1 @@
+"""Renderers: Open3D ray casting by default, optional habitat-sim backend."""

@@ -1,0 +1,1 @@
+"""Procedural apartments: the zero-download default test space."""

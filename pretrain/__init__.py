@@ -1,0 +1,1 @@
+"""Pretrain: self-supervised multimodal masked pretraining (MultiMAE-style)."""

@@ -1,0 +1,1 @@
+"""Transfer: task heads finetuned on an external labelled set, evaluated in the test space."""

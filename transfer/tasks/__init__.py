@@ -1,0 +1,1 @@
+"""Task objects (head, loss, postprocess, evaluator) for the shared finetuning loop."""

@@ -1,0 +1,1 @@
+"""Metrics and evaluators shared by transfer and deploy."""

@@ -1,0 +1,1 @@
+"""Model definitions shared by the stages (timm-registered ViTs, adapters)."""

@@ -1,0 +1,64 @@
+"""Run logging: a JSONL file in the run directory always, wandb (offline by default) when asked.
+
+Library code takes a ``RunLogger`` argument; only entry points build one from the ``logger`` config
+group (``logger=wandb`` / ``logger=none``). Progress bars are separate (tqdm) so logs stay parseable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+
+class RunLogger:
+    """Append ``{"step": s, "time": t, **values}`` lines to ``log.jsonl``; mirror to wandb if enabled."""
+
+    def __init__(self, run_dir: str | Path, kind: str = "none", project: str = "tst", name: str | None = None,
+                 config: dict | None = None, mode: str = "offline") -> None:
+        if kind not in ("none", "wandb"):
+            raise ValueError(f"unknown logger {kind!r}; choose logger=none or logger=wandb")
+        self.path = Path(run_dir) / "log.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a", buffering=1)
+        self._wandb = None
+        if kind == "wandb":
+            os.environ.setdefault("WANDB_SILENT", "true")
+            import wandb
+
+            self._wandb = wandb.init(project=project, name=name, config=config, dir=str(run_dir), mode=mode,
+                                     reinit="finish_previous")
+
+    def log(self, values: dict[str, Any], step: int | None = None) -> None:
+        row = {"step": step, "time": round(time.time(), 3), **values}
+        self._fh.write(json.dumps(row, default=float) + "\n")
+        if self._wandb is not None:
+            self._wandb.log(values, step=step)
+
+    def summary(self, values: dict[str, Any]) -> None:
+        if self._wandb is not None:
+            self._wandb.summary.update(values)
+
+    def close(self) -> None:
+        self._fh.close()
+        if self._wandb is not None:
+            self._wandb.finish()
+            self._wandb = None
+
+    def __enter__(self) -> RunLogger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_logger(cfg: Any, run_dir: str | Path, name: str | None = None) -> RunLogger:
+    """Build from a stage config's ``logger`` group (``kind``, ``project``, ``mode``)."""
+    from omegaconf import OmegaConf
+
+    lg = cfg.get("logger") or {"kind": "none"}
+    config = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    return RunLogger(run_dir, kind=lg.get("kind", "none"), project=lg.get("project", "tst"), name=name,
+                     config=config, mode=lg.get("mode", "offline"))

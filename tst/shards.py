@@ -1,0 +1,244 @@
+"""Shard I/O for the split-directory contract (ARCHITECTURE.md).
+
+A split directory holds WebDataset-compatible ``shard-XXXXXX.tar`` files and a ``manifest.json``.
+Sample ``K`` has members ``K.<modality>.<ext>`` (``K.rgb.png``, ``K.depth.png``, ``K.meta.json``…);
+how each modality is encoded comes from ``tst.modalities.MODALITIES``. Shards are written under a
+temporary name and renamed when complete, so a directory never holds half a shard.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tarfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from tst.modalities import decode_depth, decode_normal, encode_depth, encode_normal
+
+SHARD_PATTERN = "shard-{:06d}.tar"
+_SHARD_RE = re.compile(r"^shard-(\d{6})\.tar$")
+PNG_LEVEL = 1  # zlib level: level 1 is ~3x faster than the default and ~10% larger
+
+
+class ShardError(RuntimeError):
+    """A shard or member cannot be read; the message names the shard and the member."""
+
+
+# ---------------------------------------------------------------------------------------- encode
+def _png(img: np.ndarray) -> bytes:
+    if img.ndim == 3 and img.shape[2] == 3:
+        img = img[:, :, ::-1]  # cv2 writes BGR
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img), [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL])
+    if not ok:
+        raise ValueError(f"PNG encoding failed for an array of shape {img.shape} and dtype {img.dtype}")
+    return buf.tobytes()
+
+
+def _jpg(img: np.ndarray, quality: int = 95) -> bytes:
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def encode_member(modality: str, value: Any, rgb_format: str = "png") -> tuple[str, bytes]:
+    """(member suffix, bytes) for one modality of a sample, e.g. ("depth.png", b"...")."""
+    if modality == "rgb":
+        if rgb_format == "jpg":
+            return "rgb.jpg", _jpg(value)
+        if rgb_format != "png":
+            raise ValueError(f"rgb_format must be 'png' or 'jpg', got {rgb_format!r}")
+        return "rgb.png", _png(value)
+    if modality == "depth":
+        return "depth.png", _png(encode_depth(value))
+    if modality == "normal":
+        return "normal.png", _png(encode_normal(value))
+    if isinstance(value, (dict, list)):
+        return f"{modality}.json", json.dumps(value, separators=(",", ":")).encode()
+    if isinstance(value, np.ndarray) and value.dtype in (np.uint8, np.uint16) and value.ndim in (2, 3):
+        return f"{modality}.png", _png(value)
+    if isinstance(value, np.ndarray):
+        bio = io.BytesIO()
+        np.save(bio, value, allow_pickle=False)
+        return f"{modality}.npy", bio.getvalue()
+    raise TypeError(f"cannot encode modality {modality!r} of type {type(value).__name__}")
+
+
+def encode_sample(sample: dict[str, Any], rgb_format: str = "png") -> dict[str, bytes]:
+    """{modality: array|dict} -> {member suffix: bytes}."""
+    return dict(encode_member(m, v, rgb_format) for m, v in sample.items())
+
+
+# ---------------------------------------------------------------------------------------- decode
+def decode_member(suffix: str, data: bytes) -> Any:
+    """Inverse of encode_member: depth -> float32 metres, normal -> float32 [-1, 1], labels -> uint16."""
+    modality, _, ext = suffix.rpartition(".")
+    if ext == "json":
+        return json.loads(data)
+    if ext == "npy":
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    if ext in ("png", "jpg", "jpeg"):
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise ValueError("not a decodable image")
+        if img.ndim == 3 and img.shape[2] == 3:
+            img = img[:, :, ::-1].copy()
+        if modality == "depth":
+            return decode_depth(img)
+        if modality == "normal":
+            return decode_normal(img)
+        return img
+    return data
+
+
+# ---------------------------------------------------------------------------------------- write
+class ShardWriter:
+    """Write samples into ``shard-XXXXXX.tar`` files of ``shard_size`` samples each.
+
+    A shard becomes visible (renamed from its temporary name) only once it is complete and closed,
+    so an interruption loses at most the shard in progress, which a resumed run writes again.
+    """
+
+    def __init__(self, split_dir: str | Path, shard_size: int, first_shard: int = 0) -> None:
+        self.dir = Path(split_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.shard_size = int(shard_size)
+        self.index = first_shard
+        self._tar: tarfile.TarFile | None = None
+        self._tmp: Path | None = None
+        self._count = 0
+        self.written: list[Path] = []
+
+    def _open(self) -> None:
+        final = self.dir / SHARD_PATTERN.format(self.index)
+        self._tmp = final.with_name(f".{final.name}.tmp")
+        self._tar = tarfile.open(self._tmp, "w", format=tarfile.USTAR_FORMAT)
+        self._count = 0
+
+    def write(self, key: str, members: dict[str, bytes]) -> None:
+        """Add one sample; ``members`` maps suffix ("rgb.png") to bytes (see encode_sample)."""
+        if "." in key:
+            raise ValueError(f"sample key {key!r} must not contain '.' (WebDataset splits keys at the first dot)")
+        if self._tar is None:
+            self._open()
+        for suffix, data in members.items():
+            info = tarfile.TarInfo(f"{key}.{suffix}")
+            info.size, info.mtime, info.mode = len(data), 0, 0o644  # mtime 0: same content -> same bytes
+            self._tar.addfile(info, io.BytesIO(data))
+        self._count += 1
+        if self._count >= self.shard_size:
+            self.close_shard()
+
+    def close_shard(self) -> None:
+        if self._tar is None:
+            return
+        self._tar.close()
+        with open(self._tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        final = self.dir / SHARD_PATTERN.format(self.index)
+        os.replace(self._tmp, final)
+        self.written.append(final)
+        self._tar, self._tmp = None, None
+        self.index += 1
+
+    def close(self) -> None:
+        self.close_shard()
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        elif self._tar is not None:  # interrupted: drop the partial shard
+            self._tar.close()
+            self._tmp.unlink(missing_ok=True)
+            self._tar = None
+
+
+# ---------------------------------------------------------------------------------------- read
+def list_shards(split_dir: str | Path) -> list[Path]:
+    """Complete shards of a split directory in order; fails naming the directory if there are none."""
+    d = Path(split_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"split directory {d} does not exist (expected shard-XXXXXX.tar files "
+                                f"and manifest.json, as written by `tst collect … out={d}`)")
+    shards = sorted(p for p in d.iterdir() if _SHARD_RE.match(p.name))
+    if not shards:
+        raise FileNotFoundError(f"{d} holds no shard-XXXXXX.tar files; is it a split directory "
+                                f"written by `tst collect`?")
+    return shards
+
+
+def read_manifest(split_dir: str | Path) -> dict:
+    f = Path(split_dir) / "manifest.json"
+    if not f.exists():
+        raise FileNotFoundError(f"{f} is missing: every split directory has a manifest.json written by tst collect")
+    return json.loads(f.read_text())
+
+
+def iter_shard(path: str | Path, decode: bool = True, on_error: str = "raise") -> Iterator[dict[str, Any]]:
+    """Yield samples ``{"__key__": K, "<modality>": value, …}`` of one shard in stored order.
+
+    ``on_error="raise"`` fails naming the shard and the member; ``"warn"`` skips the rest of a
+    corrupted shard (or a bad sample) with a warning.
+    """
+    path = Path(path)
+    current: dict[str, Any] = {}
+    member = "<header>"
+    try:
+        with tarfile.open(path, "r:") as tar:
+            for info in tar:
+                member = info.name
+                if not info.isfile():
+                    continue
+                key, _, suffix = info.name.partition(".")
+                if current and current["__key__"] != key:
+                    yield current
+                    current = {}
+                current.setdefault("__key__", key)
+                fh = tar.extractfile(info)
+                data = fh.read()
+                if len(data) != info.size:
+                    raise tarfile.ReadError("unexpected end of data")
+                modality = suffix.rpartition(".")[0]
+                try:
+                    current[modality] = decode_member(suffix, data) if decode else data
+                except Exception as e:
+                    raise ShardError(f"shard {path}: member {info.name} cannot be decoded ({e})") from e
+            member = "<end of archive>"
+            # tarfile stops quietly at a header boundary; a complete shard ends with two zero blocks.
+            if path.stat().st_size < tar.offset + 2 * tarfile.BLOCKSIZE:
+                raise tarfile.ReadError("the end-of-archive marker is missing (file cut short)")
+        if current:
+            yield current
+    except (tarfile.TarError, OSError, EOFError) as e:
+        msg = f"shard {path} is corrupted or truncated at member {member}: {e}"
+        if on_error == "warn":
+            warnings.warn(msg + " — skipping the rest of this shard", stacklevel=2)
+            return
+        raise ShardError(msg) from e
+    except ShardError as e:
+        if on_error == "warn":
+            warnings.warn(f"{e} — skipping the rest of this shard", stacklevel=2)
+            return
+        raise
+
+
+def iter_split(split_dir: str | Path, decode: bool = True, on_error: str = "raise") -> Iterator[dict[str, Any]]:
+    for shard in list_shards(split_dir):
+        yield from iter_shard(shard, decode=decode, on_error=on_error)
+
+
+def modalities_in(sample: dict[str, Any]) -> list[str]:
+    return sorted(k for k in sample if not k.startswith("__"))
+
+
