@@ -21,6 +21,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "sweep": ("sweep", "tst.sweep:run"),
     "report": ("report", "tst.report:run"),
     "preview": ("preview", "tst.collect.preview:run"),
+    "augment": ("augment", "tst.collect.augment:run"),  # also spelled `tst collect augment …`
     "export": ("export", "tst.envs.export:run"),
 }
 
@@ -54,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
         print(_usage())
         return
     stage, rest = argv[0], argv[1:]
+    if stage == "collect" and rest[:1] == ["augment"]:  # `tst collect augment data=… labeller=…`
+        stage, rest = "augment", rest[1:]
     fn = load_stage(stage)
 
     import hydra
