@@ -7,6 +7,7 @@ module only maps the stage name to both and hands the remaining arguments to Hyd
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 from importlib import resources
@@ -38,7 +39,9 @@ def _usage() -> str:
 
 def load_stage(stage: str):
     if stage not in STAGES:
-        raise SystemExit(f"unknown stage {stage!r}\n{_usage()}")
+        close = difflib.get_close_matches(stage, STAGES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SystemExit(f"unknown stage {stage!r}{hint}\n{_usage()}")
     module, fn = STAGES[stage][1].split(":")
     try:
         mod = importlib.import_module(module)
