@@ -1,0 +1,55 @@
+"""What the collector does once every shard of a split is written: the split-level artefacts.
+
+``finish_split`` is the one call ``collect/run.py`` makes at the end; it returns the keys to add to
+``manifest.json`` (the collector writes the manifest, so there is one writer). Per split it adds:
+
+- ``coco``: for labelled splits, a COCO export under ``<split>/coco/`` (images, instances, captions);
+- ``leakage``: when ``options["leakage_ref"]`` names a pretrain split, how close each view of this
+  split comes to a pretrain view (the held-out set must not be the training set seen again);
+- ``preview``: when ``options["preview"]`` is true, a contact sheet and a top-down map (PNG).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tst.collect.coco import DEFAULT_STUFF_CLASSES, export_coco
+from tst.envs.scene import Scene
+
+LABELLED_SPLITS = ("eval", "external")
+
+
+def is_labelled(manifest: dict) -> bool:
+    """A split is labelled when it stores semseg and instance (eval / external splits do)."""
+    mods = manifest.get("modalities") or []
+    if mods:
+        return "semseg" in mods and "instance" in mods
+    return manifest.get("split") in LABELLED_SPLITS
+
+
+def finish_split(split_dir: Path, scenes: list[Scene], manifest: dict, options: dict[str, Any]) -> dict:
+    """Write the split-level artefacts of a finished split; returns the manifest additions.
+
+    options (all optional):
+      coco: bool — export COCO (default: when the split is labelled)
+      stuff_classes: list[str] — classes left out of the COCO objects (default DEFAULT_STUFF_CLASSES)
+      leakage_ref: path of a pretrain split dir to measure leakage against
+      leakage: {max_dist: metres, max_angle: degrees} thresholds of the leakage report
+      preview: bool — write preview PNGs under <split>/preview/
+      preview_rows: int — frames in the contact sheet (default 6)
+    """
+    split_dir = Path(split_dir)
+    additions: dict[str, Any] = {}
+    want_coco = options.get("coco")
+    if want_coco is None:
+        want_coco = is_labelled(manifest)
+    if want_coco:
+        if not is_labelled(manifest):
+            raise ValueError(f"{split_dir}: coco=true needs a labelled split (semseg + instance); this split "
+                             f"stores {manifest.get('modalities')}. Collect with split=eval or split=external.")
+        stuff = options.get("stuff_classes") or DEFAULT_STUFF_CLASSES
+        info = export_coco(split_dir, split_dir / "coco", stuff_classes=stuff, manifest=manifest)
+        info["dir"] = "coco"  # relative to the split dir, so the split can be moved
+        additions["coco"] = info
+    return additions
