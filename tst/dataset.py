@@ -1,0 +1,219 @@
+"""Reading split directories as torch datasets: random access for small sets, streaming for scale.
+
+``ShardDataset`` indexes every member's byte range once (tar headers only, no decoding), so
+``dataset[i]`` seeks straight to the bytes it needs. ``ShardStream`` reads whole shards in order
+and splits them across DataLoader workers and DDP ranks, which is what scales to many shards.
+
+Both decode with ``tst.shards`` and convert to tensors with ``to_tensors``: rgb float32 [3, H, W]
+in [0, 1], depth float32 [1, H, W] metres, normal float32 [3, H, W], edges float32 [1, H, W] in
+{0, 1}, semseg / instance int64 [H, W]; ``meta`` (and ``caption``) stay plain Python objects.
+"""
+
+from __future__ import annotations
+
+import tarfile
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
+
+from tst.shards import ShardError, decode_member, iter_shard, list_shards
+
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
+_PLAIN = ("meta", "caption")  # members that stay Python objects, collated as lists
+
+
+def to_tensors(sample: dict[str, Any], modalities: Sequence[str]) -> dict[str, Any]:
+    """Decoded numpy members -> the tensor layout above, keeping only ``modalities`` (+ meta, key)."""
+    out: dict[str, Any] = {"__key__": sample["__key__"]}
+    for name in dict.fromkeys([*modalities, "meta"]):
+        if name not in sample:
+            continue
+        v = sample[name]
+        if name in _PLAIN or not isinstance(v, np.ndarray):
+            out[name] = v
+        elif name == "rgb":
+            out[name] = torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1))).float().div_(255.0)  # [3, H, W]
+        elif name == "edges":
+            out[name] = torch.from_numpy((v > 0).astype(np.float32))[None]  # [1, H, W] in {0, 1}
+        elif name in ("semseg", "instance"):
+            out[name] = torch.from_numpy(v.astype(np.int64))  # [H, W]
+        elif v.ndim == 2:
+            out[name] = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))[None]  # [1, H, W]
+        elif v.ndim == 3:
+            out[name] = torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1), dtype=np.float32))  # [C, H, W]
+        else:
+            out[name] = torch.from_numpy(np.asarray(v))
+    return out
+
+
+def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack tensors into [B, …]; keep ``meta``, ``caption`` and ``__key__`` as lists of length B."""
+    out: dict[str, Any] = {}
+    for k in batch[0]:
+        vals = [b[k] for b in batch]
+        out[k] = torch.stack(vals) if isinstance(vals[0], torch.Tensor) else vals
+    return out
+
+
+def _check_modalities(have: set[str], wanted: Sequence[str], where: str) -> None:
+    missing = [m for m in wanted if m not in have]
+    if missing:
+        raise KeyError(f"{where} has no {missing} member(s); the shards hold: {sorted(have)}. "
+                       f"Collect a split that carries them (e.g. split=eval for semseg/instance, "
+                       f"extras=[edges] for edges) or ask for fewer modalities.")
+
+
+class ShardDataset(Dataset):
+    """Map-style dataset over a split directory: ``ds[i]`` decodes sample ``i`` only.
+
+    ``on_error="raise"`` fails on a corrupted shard or member naming both; ``"warn"`` skips what
+    cannot be read with a warning (unreadable tails while indexing; an undecodable sample is
+    replaced by the next readable one).
+    """
+
+    def __init__(self, split_dir: str | Path, modalities: Sequence[str], transform: Transform | None = None,
+                 on_error: str = "raise") -> None:
+        if on_error not in ("raise", "warn"):
+            raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
+        self.split_dir, self.modalities = Path(split_dir), tuple(modalities)
+        self.transform, self.on_error = transform, on_error
+        # one entry per sample: (shard path, key, {member suffix: (offset, size)})
+        self.index: list[tuple[Path, str, dict[str, tuple[int, int]]]] = []
+        for shard in list_shards(self.split_dir):
+            self.index += self._index_shard(shard)
+        if not self.index:
+            raise ShardError(f"{self.split_dir} holds no readable samples")
+        for shard, key, members in self.index:
+            have = {s.rpartition(".")[0] for s in members}
+            _check_modalities(have, self.modalities, f"sample {key} of shard {shard}")
+
+    def _index_shard(self, shard: Path) -> list[tuple[Path, str, dict[str, tuple[int, int]]]]:
+        entries: list[tuple[Path, str, dict[str, tuple[int, int]]]] = []
+        member = "<header>"
+        try:
+            size = shard.stat().st_size
+            with tarfile.open(shard, "r:") as tar:
+                for info in tar:
+                    member = info.name
+                    if not info.isfile():
+                        continue
+                    if info.offset_data + info.size > size:
+                        raise tarfile.ReadError("member data runs past the end of the file")
+                    key, _, suffix = info.name.partition(".")
+                    if not entries or entries[-1][1] != key:
+                        entries.append((shard, key, {}))
+                    entries[-1][2][suffix] = (info.offset_data, info.size)
+                member = "<end of archive>"
+                if size < tar.offset + 2 * tarfile.BLOCKSIZE:
+                    raise tarfile.ReadError("the end-of-archive marker is missing (file cut short)")
+        except (tarfile.TarError, OSError, EOFError) as e:
+            msg = f"shard {shard} is corrupted or truncated at member {member}: {e}"
+            if self.on_error == "raise":
+                raise ShardError(msg) from e
+            warnings.warn(msg + " — skipping the unreadable rest of this shard", stacklevel=3)
+            entries = entries[:-1]  # the last sample may be missing members: drop it
+        return entries
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _load(self, i: int) -> dict[str, Any]:
+        shard, key, members = self.index[i]
+        sample: dict[str, Any] = {"__key__": key}
+        with open(shard, "rb") as fh:
+            for suffix, (offset, size) in members.items():
+                modality = suffix.rpartition(".")[0]
+                if modality not in self.modalities and modality != "meta":
+                    continue
+                fh.seek(offset)
+                data = fh.read(size)
+                try:
+                    if len(data) != size:
+                        raise ValueError("member is cut short")
+                    sample[modality] = decode_member(suffix, data)
+                except Exception as e:
+                    raise ShardError(f"shard {shard}: member {key}.{suffix} cannot be decoded ({e})") from e
+        return sample
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        for j in range(len(self.index)):
+            idx = (i + j) % len(self.index)
+            try:
+                sample = self._load(idx)
+            except ShardError as e:
+                if self.on_error == "raise":
+                    raise
+                warnings.warn(f"{e} — using the next readable sample", stacklevel=2)
+                continue
+            out = to_tensors(sample, self.modalities)
+            return self.transform(out) if self.transform is not None else out
+        raise ShardError(f"no sample of {self.split_dir} can be decoded")
+
+
+def _rank_and_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class ShardStream(IterableDataset):
+    """Stream a split shard by shard; each (rank, DataLoader worker) reads a disjoint set of shards.
+
+    Shards are shuffled per epoch from ``(seed, epoch)`` and samples pass through a shuffle buffer
+    of ``shuffle_buffer`` samples (0 = stored order), so memory is bounded by the buffer, not the split.
+    """
+
+    def __init__(self, split_dir: str | Path, modalities: Sequence[str], shuffle_buffer: int = 0, seed: int = 0,
+                 transform: Transform | None = None, on_error: str = "raise") -> None:
+        if on_error not in ("raise", "warn"):
+            raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
+        self.shards = list_shards(split_dir)
+        self.modalities, self.shuffle_buffer, self.seed = tuple(modalities), int(shuffle_buffer), int(seed)
+        self.transform, self.on_error, self.epoch = transform, on_error, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def my_shards(self) -> list[Path]:
+        """The shards this rank and DataLoader worker read this epoch (disjoint across all of them)."""
+        rank, world = _rank_and_world()
+        info = get_worker_info()
+        wid, nworkers = (info.id, info.num_workers) if info is not None else (0, 1)
+        order = list(self.shards)
+        if self.shuffle_buffer > 0:
+            np.random.default_rng([self.seed, self.epoch]).shuffle(order)
+        return order[rank * nworkers + wid::world * nworkers]
+
+    def _samples(self) -> Iterator[dict[str, Any]]:
+        for shard in self.my_shards():
+            for sample in iter_shard(shard, on_error=self.on_error):
+                _check_modalities(set(sample) - {"__key__"}, self.modalities,
+                                  f"sample {sample['__key__']} of shard {shard}")
+                yield sample
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        rank, _ = _rank_and_world()
+        info = get_worker_info()
+        rng = np.random.default_rng([self.seed, self.epoch, rank, info.id if info else 0])
+        buf: list[dict[str, Any]] = []
+        for sample in self._samples():
+            if self.shuffle_buffer <= 0:
+                yield self._finish(sample)
+                continue
+            buf.append(sample)
+            if len(buf) >= self.shuffle_buffer:
+                j = int(rng.integers(len(buf)))
+                buf[j], buf[-1] = buf[-1], buf[j]
+                yield self._finish(buf.pop())
+        rng.shuffle(buf)
+        for sample in buf:
+            yield self._finish(sample)
+
+    def _finish(self, sample: dict[str, Any]) -> dict[str, Any]:
+        out = to_tensors(sample, self.modalities)
+        return self.transform(out) if self.transform is not None else out
