@@ -17,6 +17,8 @@ Other engineers' tests import these (exact-depth renders, collect smoke tests), 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from tst.envs.scene import Room, Scene
 
@@ -98,3 +100,14 @@ def instance_centroid(scene: Scene, instance: int) -> np.ndarray:
     used = np.unique(scene.faces[scene.face_instance == instance])
     return scene.vertices[used].mean(axis=0)
 
+
+
+# ---------------------------------------------------------------------------- writers in real formats
+def write_replica_fixture(scene: Scene, directory: str | Path, quads: bool = True,
+                          object_id_type: str = "int32") -> Path:
+    """Write ``scene`` as a Replica scene folder (quad faces and int32 object ids by default, as the
+    release does; ``object_id_type="uint16"`` for the other release) and return the folder."""
+    from tst.envs.loaders.replica import write_replica
+
+    write_replica(scene, directory, quads=quads, object_id_type=object_id_type)
+    return Path(directory)
