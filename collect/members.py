@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from tst.collect.captions import captions_for_view
+from tst.envs.scene import Scene
 
 CANNY_LOW, CANNY_HIGH = 100, 200  # OpenCV's usual thresholds on uint8 grey
 
@@ -18,12 +20,30 @@ def canny_edges(rgb: np.ndarray, low: int = CANNY_LOW, high: int = CANNY_HIGH) -
     return cv2.Canny(grey, low, high)
 
 
-def extra_members(frame: dict, extras: list[str]) -> dict:
-    """Derived members named in ``extras`` for one rendered frame (the renderer's output dict)."""
+KNOWN_EXTRAS = ("edges", "caption")
+N_CAPTIONS = 5  # references per view: CIDEr/BLEU need several
+
+
+def extra_members(frame: dict, extras: list[str], scene: Scene | None = None,
+                  rng: np.random.Generator | None = None) -> dict:
+    """Derived members named in ``extras`` for one rendered frame (the renderer's output dict).
+
+    ``caption`` needs the ``scene`` (class names, rooms) and the labels (semseg, instance) in the
+    frame; put the pose in ``frame["cam_to_world"]`` so captions can name the room. Its value is
+    ``{"captions": [...]}``, which the shard writer stores as ``K.caption.json``.
+    """
     out: dict = {}
     for name in extras:
         if name == "edges":
             out["edges"] = canny_edges(frame["rgb"])
+        elif name == "caption":
+            if scene is None:
+                raise ValueError("extra member 'caption' needs the scene: call extra_members(frame, extras, scene=…)")
+            missing = [k for k in ("rgb", "semseg", "instance") if k not in frame]
+            if missing:
+                raise ValueError(f"extra member 'caption' needs {missing} in the frame: render the labels "
+                                 f"(a labelled split, split=eval or split=external)")
+            out["caption"] = {"captions": captions_for_view(frame, scene, N_CAPTIONS, rng)}
         else:
-            raise KeyError(f"unknown derived member {name!r}; known: ['edges']")
+            raise KeyError(f"unknown derived member {name!r}; known: {list(KNOWN_EXTRAS)}")
     return out
