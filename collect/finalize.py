@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tst.collect.coco import DEFAULT_STUFF_CLASSES, export_coco
+from tst.collect.leakage import leakage_report, split_poses
 from tst.envs.scene import Scene
 
 LABELLED_SPLITS = ("eval", "external")
@@ -52,4 +53,15 @@ def finish_split(split_dir: Path, scenes: list[Scene], manifest: dict, options: 
         info = export_coco(split_dir, split_dir / "coco", stuff_classes=stuff, manifest=manifest)
         info["dir"] = "coco"  # relative to the split dir, so the split can be moved
         additions["coco"] = info
+    ref = options.get("leakage_ref")
+    if ref:
+        ref = Path(ref)
+        if ref.resolve() == split_dir.resolve():
+            raise ValueError(f"leakage_ref={ref} is the split itself; name the PRETRAIN split dir")
+        thresholds = dict(options.get("leakage") or {})
+        ref_keys, ref_poses = split_poses(ref)
+        keys, poses = split_poses(split_dir)
+        report = leakage_report(poses, ref_poses, float(thresholds.get("max_dist", 0.5)),
+                                float(thresholds.get("max_angle", 30.0)), keys, ref_keys)
+        additions["leakage"] = {"ref": str(ref), **report}
     return additions
