@@ -111,3 +111,12 @@ def write_replica_fixture(scene: Scene, directory: str | Path, quads: bool = Tru
 
     write_replica(scene, directory, quads=quads, object_id_type=object_id_type)
     return Path(directory)
+
+
+def write_scannetpp_fixture(scene: Scene, directory: str | Path) -> Path:
+    """Write ``scene`` as a ScanNet++ scene folder (scans/mesh_aligned_0.05.ply, segments.json,
+    segments_anno.json) and return the folder."""
+    from tst.envs.loaders.scannetpp import write_scannetpp
+
+    write_scannetpp(scene, directory)
+    return Path(directory)
