@@ -1,0 +1,237 @@
+"""The collector engine: planned poses in, complete shards out — in-process or in N worker processes.
+
+Every pose is planned up front in the main process, so sample ``i`` always has the same pose and
+key, and shard ``k`` always holds samples ``[k*S, (k+1)*S)``. A shard is the unit of work: a
+worker renders and writes a whole shard through ``ShardWriter`` (atomic rename when complete), so
+
+- any number of workers writes byte-identical shards (each shard depends only on its poses);
+- an interrupted collection loses at most the shards in progress, and a re-run skips every shard
+  already on disk with the expected keys, ending with the same bytes as an uninterrupted run;
+- memory stays flat: frames stream from the renderer through the encoder to the tar file.
+
+Within a worker, PNG encoding of frame ``i`` runs in a small thread pool while frame ``i + 1`` is
+ray cast (OpenCV and Embree release the GIL), which is where most of the end-to-end speed comes from.
+"""
+
+from __future__ import annotations
+
+import errno
+import multiprocessing as mp
+import tarfile
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tst.collect.members import extra_members
+from tst.envs.camera import Intrinsics
+from tst.envs.scene import Scene
+
+from tst.shards import SHARD_PATTERN, ShardWriter, encode_sample
+
+RendererFactory = Callable[..., Any]  # called as make_renderer(scene=scene, threads=n) -> Renderer
+RENDERED = ("rgb", "depth", "normal", "semseg", "instance")
+
+
+class CollectError(RuntimeError):
+    """The collection cannot go on; the message says what happened, what is kept and what to do."""
+
+
+def sample_key(index: int) -> str:
+    return f"{index:08d}"
+
+
+@dataclass
+class CollectJob:
+    """Everything a worker needs to render and write any shard of a split (picklable)."""
+
+    split_dir: Path
+    split: str
+    scenes: list[Scene]
+    poses: np.ndarray  # [N, 4, 4] float64 cam_to_world, OpenCV axes
+    scene_index: np.ndarray  # [N] int, which scene each pose belongs to
+    intrinsics: Intrinsics
+    modalities: tuple[str, ...]  # rendered modalities written, e.g. ("rgb", "depth", "normal")
+    extras: tuple[str, ...] = ()  # derived members (tst.collect.members), e.g. ("edges",)
+    class_lookup: list[np.ndarray] = field(default_factory=list)  # per scene [C] local -> split class id
+    shard_size: int = 256
+    rgb_format: str = "png"
+    seed: int = 0
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.poses)
+
+    @property
+    def num_shards(self) -> int:
+        return (self.num_frames + self.shard_size - 1) // self.shard_size
+
+    def shard_range(self, k: int) -> range:
+        return range(k * self.shard_size, min((k + 1) * self.shard_size, self.num_frames))
+
+    def member_suffixes(self) -> list[str]:
+        """Member suffixes of every sample, in the order they are written."""
+        out = [("rgb." + self.rgb_format) if m == "rgb" else f"{m}.png" for m in self.modalities]
+        out += [f"{e}.json" if e == "caption" else f"{e}.png" for e in self.extras]
+        return out + ["meta.json"]
+
+
+# ---------------------------------------------------------------------------------------- resume
+def shard_is_complete(job: CollectJob, k: int) -> bool:
+    """Whether shard ``k`` exists on disk holding exactly the members its samples should have."""
+    path = job.split_dir / SHARD_PATTERN.format(k)
+    if not path.exists():
+        return False
+    try:
+        with tarfile.open(path, "r:") as tar:
+            names = tar.getnames()
+    except (tarfile.TarError, OSError):
+        return False
+    want = [f"{sample_key(i)}.{s}" for i in job.shard_range(k) for s in job.member_suffixes()]
+    return names == want
+
+
+def pending_shards(job: CollectJob) -> list[int]:
+    """Shards still to write; also removes leftovers of an interrupted run (temporary files) and shards
+    beyond the current frame count (a resume with a smaller ``frames=``)."""
+    for tmp in job.split_dir.glob(".shard-*.tar.tmp"):
+        tmp.unlink()
+    for path in job.split_dir.glob("shard-*.tar"):
+        try:
+            k = int(path.stem.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if k >= job.num_shards:
+            path.unlink()
+    return [k for k in range(job.num_shards) if not shard_is_complete(job, k)]
+
+
+# ---------------------------------------------------------------------------------------- frames
+class FrameSource:
+    """Renders sample ``i`` of a job into its members (one renderer per scene, built once)."""
+
+    def __init__(self, job: CollectJob, make_renderer: RendererFactory, threads: int) -> None:
+        self.job, self.make_renderer, self.threads = job, make_renderer, threads
+        self._renderers: dict[int, Any] = {}
+
+    def renderer(self, s: int) -> Any:
+        if s not in self._renderers:
+            self._renderers[s] = self.make_renderer(scene=self.job.scenes[s], threads=self.threads)
+        return self._renderers[s]
+
+    def frame(self, i: int) -> dict[str, Any]:
+        """The sample dict {modality: array, "meta": dict} of sample ``i``, not yet encoded."""
+        job = self.job
+        s = int(job.scene_index[i])
+        scene, pose = job.scenes[s], job.poses[i]
+        frame = self.renderer(s).render(job.intrinsics, pose, modalities=job.modalities)
+        if "semseg" in frame and job.class_lookup:
+            frame["semseg"] = job.class_lookup[s][frame["semseg"]]  # [H, W] uint16 split class ids
+        sample = {m: frame[m] for m in job.modalities}
+        if job.extras:
+            frame["cam_to_world"] = pose
+            rng = np.random.default_rng([job.seed, i])
+            sample.update(extra_members(frame, list(job.extras), scene=scene, rng=rng))
+        sample["meta"] = {"intrinsics": job.intrinsics.to_dict(), "cam_to_world": pose.tolist(),
+                          "scene_id": scene.scene_id, "split": job.split, "index": i}
+        return sample
+
+    def close(self) -> None:
+        for r in self._renderers.values():
+            r.close()
+        self._renderers.clear()
+
+
+def write_shard(source: FrameSource, k: int, encoder: ThreadPoolExecutor | None, depth: int = 4,
+                on_frame: Callable[[], None] | None = None) -> int:
+    """Render, encode and write shard ``k``; returns the number of samples written.
+
+    With an ``encoder`` pool, up to ``depth`` frames are being encoded while the next is cast.
+    """
+    job = source.job
+
+    def encode(sample: dict[str, Any]) -> dict[str, bytes]:
+        return encode_sample(sample, rgb_format=job.rgb_format)
+
+    indices = job.shard_range(k)
+    try:
+        with ShardWriter(job.split_dir, shard_size=len(indices), first_shard=k) as writer:
+            queue: deque[tuple[int, Future | dict[str, bytes]]] = deque()
+            for i in indices:
+                sample = source.frame(i)
+                queue.append((i, encoder.submit(encode, sample) if encoder else encode(sample)))
+                while queue and (len(queue) > depth or encoder is None):
+                    j, enc = queue.popleft()
+                    writer.write(sample_key(j), enc.result() if isinstance(enc, Future) else enc)
+                    if on_frame:
+                        on_frame()
+            while queue:
+                j, enc = queue.popleft()
+                writer.write(sample_key(j), enc.result() if isinstance(enc, Future) else enc)
+                if on_frame:
+                    on_frame()
+    except OSError as e:
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+        raise CollectError(
+            f"cannot write shard {SHARD_PATTERN.format(k)} in {job.split_dir}: {e.strerror or e}. "
+            f"{'The disk is full: free space or choose' if full else 'Choose'} a writable out=<dir> with free "
+            f"space; the shards already written are kept and a re-run with the same config resumes.") from e
+    return len(indices)
+
+
+# ---------------------------------------------------------------------------------------- workers
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(job: CollectJob, make_renderer: RendererFactory, threads: int, encode_threads: int) -> None:
+    _WORKER["source"] = FrameSource(job, make_renderer, threads)
+    _WORKER["encoder"] = ThreadPoolExecutor(encode_threads) if encode_threads > 0 else None
+
+
+def _worker_shard(k: int) -> tuple[int, int]:
+    return k, write_shard(_WORKER["source"], k, _WORKER["encoder"])
+
+
+def collect(job: CollectJob, make_renderer: RendererFactory, shards: Sequence[int], workers: int = 1,
+            render_threads: int = 0, encode_threads: int = 2,
+            progress: Callable[[int], None] | None = None) -> int:
+    """Write ``shards`` of ``job``; returns the number of frames written.
+
+    ``workers <= 1`` renders in this process with ``render_threads`` (0 = all cores); otherwise
+    ``workers`` spawned processes each build their renderers once with one render thread and take
+    whole shards. ``progress(n)`` is called as frames are written (per frame in-process, per shard
+    from workers).
+    """
+    job.split_dir.mkdir(parents=True, exist_ok=True)
+    done = 0
+    if workers <= 1:
+        source = FrameSource(job, make_renderer, render_threads)
+        encoder = ThreadPoolExecutor(encode_threads) if encode_threads > 0 else None
+        try:
+            for k in shards:
+                done += write_shard(source, k, encoder, on_frame=(lambda: progress(1)) if progress else None)
+        finally:
+            source.close()
+            if encoder:
+                encoder.shutdown()
+        return done
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(job, make_renderer, 1, encode_threads)) as pool:
+        futures = {pool.submit(_worker_shard, k) for k in shards}
+        try:
+            while futures:
+                finished, futures = wait(futures, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    _, n = f.result()  # re-raises a worker's CollectError / render error here
+                    done += n
+                    if progress:
+                        progress(n)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    return done

@@ -1,0 +1,159 @@
+"""``tst collect``: render a space into a split directory of multimodal shards (one readable loop).
+
+    tst collect scene=synth policy=random split=pretrain frames=256 workers=2 resolution=256 out=runs/c
+
+The run directory IS the split directory: ``shard-XXXXXX.tar`` + ``manifest.json`` next to the
+``config.yaml`` / ``provenance.json`` / ``metrics.json`` every stage writes. Re-running with the
+same config (or ``resume=true``, which may also change ``frames``) skips complete shards.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+from tst.collect.collector import CollectError, CollectJob, collect, pending_shards
+from tst.collect.manifest import build_manifest, merge_vocabularies
+from tst.collect.policies.base import PolicyError
+from tst.envs.camera import Intrinsics
+from tst.envs.freespace import FreeSpace
+from tst.envs.scene import Scene
+
+from tst.atomic import write_json
+from tst.modalities import LABEL_MODALITIES, SENSOR_MODALITIES
+from tst.rundir import open_run_dir
+from tst.runlog import make_logger
+
+SPLITS = {"pretrain": SENSOR_MODALITIES, "eval": SENSOR_MODALITIES + LABEL_MODALITIES,
+          "external": SENSOR_MODALITIES + LABEL_MODALITIES}
+EXTRAS = {"edges": False, "caption": True}  # derived member -> needs a labelled split
+_SPLIT_CODE = {"pretrain": 0, "eval": 1, "external": 2}
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Fail before any work on values that cannot work, naming the field and the fix."""
+    def bad(field: str, value: Any, fix: str) -> None:
+        raise ValueError(f"collect config: {field}={value!r} is invalid; {fix}")
+
+    if cfg.split not in SPLITS:
+        bad("split", cfg.split, f"choose one of {list(SPLITS)}")
+    for key, lo in (("frames", 1), ("resolution", 8), ("shard_size", 1), ("workers", 1)):
+        if not isinstance(cfg[key], int) or cfg[key] < lo:
+            bad(key, cfg[key], f"it must be an integer >= {lo}")
+    if cfg.rgb_format not in ("png", "jpg"):
+        bad("rgb_format", cfg.rgb_format, "choose png (lossless) or jpg (quality 95)")
+    for e in cfg.extras:
+        if e not in EXTRAS:
+            bad("extras", list(cfg.extras), f"known derived members: {list(EXTRAS)}")
+        if EXTRAS[e] and cfg.split == "pretrain":
+            bad("extras", list(cfg.extras), f"{e!r} needs labels: use it with split=eval or split=external")
+    if cfg.split == "external" and not cfg.external_scenes:
+        if "seed" not in cfg.scene:
+            bad("external_scenes", [], f"split=external renders OTHER spaces: scene={cfg.scene._target_} has no "
+                "seed, so list the other spaces as scene configs in external_scenes")
+        if cfg.scene.seed in cfg.external_seeds:
+            bad("external_seeds", list(cfg.external_seeds), f"it contains the test space's seed "
+                f"(scene.seed={cfg.scene.seed}); external data must come from other spaces")
+        if not cfg.external_seeds:
+            bad("external_seeds", [], "list at least one seed of another space")
+
+
+def build_scenes(cfg: DictConfig) -> list[Scene]:
+    """The test space, or for split=external the other spaces (external_scenes or external_seeds)."""
+    if cfg.split != "external":
+        return [instantiate(cfg.scene)]
+    if cfg.external_scenes:
+        return [instantiate(s) for s in cfg.external_scenes]
+    return [instantiate(cfg.scene, seed=int(s)) for s in cfg.external_seeds]
+
+
+def plan_seed(seed: int, split: str, scene_index: int) -> int:
+    """Separate trajectories per split and scene from one user seed (eval never replays pretrain poses)."""
+    return int(np.random.SeedSequence([seed, _SPLIT_CODE[split], scene_index]).generate_state(1)[0])
+
+
+def plan(cfg: DictConfig, scenes: list[Scene]) -> tuple[np.ndarray, np.ndarray, dict, str | None]:
+    """Poses [N, 4, 4] and scene index [N], interleaving scenes (sample i -> scene i % len(scenes)) so
+    that every scene gets an even share and a larger ``frames`` keeps the existing samples.
+
+    Returns (poses, scene_index, policy reports, failure message or None); on a policy failure
+    the poses are the longest prefix every scene could plan.
+    """
+    k, n = len(scenes), int(cfg.frames)
+    per_scene: list[list[np.ndarray]] = []
+    reports, failure = {}, None
+    for j, scene in enumerate(scenes):
+        want = n // k + (j < n % k)
+        policy = instantiate(cfg.policy, scene=scene, free_space=FreeSpace(scene))
+        try:
+            poses = policy.plan(want, plan_seed(int(cfg.seed), cfg.split, j))
+        except PolicyError as e:
+            poses, failure = list(getattr(e, "poses", []) or []), f"scene {scene.scene_id!r}: {e}"
+        per_scene.append(poses)
+        reports[scene.scene_id] = policy.report()
+    total = 0
+    while total < n and total // k < len(per_scene[total % k]):
+        total += 1
+    poses = np.array([per_scene[i % k][i // k] for i in range(total)], dtype=np.float64).reshape(total, 4, 4)
+    return poses, np.arange(total) % k, reports, failure
+
+
+def run(cfg: DictConfig) -> dict:
+    check_config(cfg)
+    rd = open_run_dir(cfg, may_differ=("frames",))
+    split_dir = rd.path
+    scenes = build_scenes(cfg)
+    class_names, lookups = merge_vocabularies(scenes)
+    poses, scene_index, reports, failure = plan(cfg, scenes)
+    if len(poses) == 0:
+        raise CollectError(f"the policy planned no camera pose, nothing was written to {split_dir}: {failure}")
+    res = int(cfg.resolution)
+    job = CollectJob(split_dir=split_dir, split=cfg.split, scenes=scenes, poses=poses, scene_index=scene_index,
+                     intrinsics=Intrinsics.from_fov(res, res, float(cfg.hfov)), modalities=SPLITS[cfg.split],
+                     extras=tuple(cfg.extras), class_lookup=lookups, shard_size=int(cfg.shard_size),
+                     rgb_format=cfg.rgb_format, seed=int(cfg.seed))
+    todo = pending_shards(job)
+    already = job.num_frames - sum(len(job.shard_range(k)) for k in todo)
+    renderer_spec = OmegaConf.to_container(cfg.renderer, resolve=True)
+    workers = min(int(cfg.workers), max(1, len(todo)))
+    logger = make_logger(cfg, split_dir, name=f"collect-{cfg.split}")
+    bar = tqdm(total=job.num_frames, initial=already, unit="frame", desc=f"collect {cfg.split}",
+               disable=not cfg.get("progress", True), dynamic_ncols=True)
+    t0 = time.perf_counter()
+    try:
+        rendered = collect(job, functools.partial(instantiate, renderer_spec), todo, workers=workers,
+                           render_threads=int(renderer_spec.get("threads", 0)),
+                           encode_threads=min(4, os.cpu_count() or 1) if workers == 1 else 1, progress=bar.update)
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - t0
+
+    options = OmegaConf.to_container(cfg, resolve=True)
+    per_scene = {s.scene_id: int((scene_index == j).sum()) for j, s in enumerate(scenes)}
+    manifest = build_manifest(
+        split=cfg.split, scenes=scenes, class_names=class_names, modalities=[*job.modalities, *job.extras],
+        members=job.member_suffixes(), frames_requested=int(cfg.frames), frames_written=job.num_frames,
+        per_scene=per_scene, seed=int(cfg.seed), config=options, split_dir=split_dir, policy_reports=reports,
+        intrinsics=job.intrinsics.to_dict(), shard_size=job.shard_size)
+    write_json(rd.file("manifest.json"), manifest)
+    metrics = rd.write_metrics({"collect/frames": job.num_frames, "collect/frames_rendered": rendered,
+                                "collect/seconds": round(seconds, 3),
+                                "collect/frames_per_s": round(rendered / seconds, 2) if seconds > 0 else 0.0})
+    logger.log(metrics, step=job.num_frames)
+    logger.summary(metrics)
+    logger.close()
+    if failure is not None:
+        raise CollectError(f"the policy could not reach frames={cfg.frames}: {failure}. Kept the {job.num_frames} "
+                           f"frames it could plan in {split_dir} (manifest.json says complete=false).")
+    from tst.collect.finalize import finish_split
+
+    manifest.update(finish_split(Path(split_dir), scenes, manifest, options))
+    write_json(rd.file("manifest.json"), manifest)
+    return {**metrics, "split_dir": str(split_dir), "content_hash": manifest["content_hash"]}
