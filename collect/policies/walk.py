@@ -182,18 +182,15 @@ class WalkPolicy(CameraPolicy):
                 want = np.arctan2(ahead[1] - pos[1], ahead[0] - pos[0])
                 yaw = wrap(yaw + np.clip(wrap(want - yaw), -self.turn, self.turn))
                 pitch = float(np.clip(pitch + rng.uniform(-1, 1) * self.pitch_step, *self.pitch))
-                move = np.arctan2(to_next[1], to_next[0])
-                if abs(wrap(move - yaw)) < np.radians(60):  # facing roughly the way: step (else turn on the spot)
-                    length = min(self.step, float(np.linalg.norm(to_next)))
-                    new = self._eye(pos[:2] + to_next / np.linalg.norm(to_next) * length)
-                    if not self.free_space.segment_free(pos, new, self.clearance / 2):
+                if abs(wrap(want - yaw)) < np.radians(60):  # facing roughly the way: step (else turn on the spot)
+                    new, w_new = self._advance(pos[:2], way, w)
+                    if not all(self.free_space.segment_free(a, b, self.clearance / 2)
+                               for a, b in zip([pos, *new[:-1]], new)):
                         blocked += 1
                         break  # replan from here; the step is not taken
                     blocked = 0
-                    distance += float(np.linalg.norm(new - pos))
-                    pos = new
-                    if np.linalg.norm(way[w] - pos[:2]) < 1e-6:
-                        w += 1
+                    distance += float(sum(np.linalg.norm(b - a) for a, b in zip([pos, *new[:-1]], new)))
+                    pos, w = new[-1], w_new
                 poses.append(pose_from_yaw_pitch(pos, yaw, pitch))
                 r = room_index(self.scene, pos[None, :2])[0]
                 name = self.scene.rooms[r].name if r >= 0 else None
@@ -204,6 +201,21 @@ class WalkPolicy(CameraPolicy):
                         "distance_m": round(distance, 3), "rooms_visited": sorted(set(rooms_seen)),
                         "room_changes": max(0, len(rooms_seen) - 1)}
         return poses
+
+    def _advance(self, xy: np.ndarray, way: np.ndarray, w: int) -> tuple[list[np.ndarray], int]:
+        """Walk ``step`` metres along the waypoints from ``xy``: the eye positions of every corner passed
+        and of the end point (each sub-move is a straight segment), and the next waypoint index."""
+        left, p, out = self.step, xy, []
+        while w < len(way):
+            seg = way[w] - p
+            d = float(np.linalg.norm(seg))
+            if d > left:
+                out.append(self._eye(p + seg / d * left))
+                return out, w
+            left, p = left - d, way[w]
+            out.append(self._eye(p))
+            w += 1
+        return out, w
 
     def _ahead(self, xy: np.ndarray, way: np.ndarray, w: int) -> np.ndarray:
         """The point ``lookahead`` metres further along the waypoints from ``xy`` (towards way[w], …)."""
