@@ -1,1 +1,1 @@
-"""Pretrain: self-supervised multimodal masked pretraining (MultiMAE-style)."""
+"""Masked multimodal pretraining (MultiMAE-style) of the shared ViT on the test space: ``tst pretrain``."""

@@ -1,0 +1,90 @@
+"""What the model sees and what it must reconstruct, per modality, and the masked-token losses.
+
+Which loss a modality gets comes from the modality table (``tst.modalities.MODALITIES[m].loss``);
+this file holds how each modality is normalised for the network:
+- rgb: ImageNet-normalised input; target = pixels normalised per patch (MAE ``norm_pix_loss``), MSE.
+- depth: robustly standardised per image (mean/std of the valid depths between the 10th and 90th
+  percentile, so a few far hits cannot dominate), no-hit pixels (0) are 0 in the input and
+  excluded from the loss; L1.
+- normal: unit vectors in [-1, 1] as they are; L1. edges: [0, 1]; L1.
+Losses are means over each sample's masked tokens, then over samples, which makes a DDP average
+over equal per-rank batches the same number as one process on the whole batch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from tst.modalities import get_modality
+from tst.models.adapters import patchify
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def normalise_rgb(rgb: torch.Tensor) -> torch.Tensor:
+    """[B, 3, H, W] in [0, 1] -> ImageNet-normalised (what timm ViTs and transfer heads expect)."""
+    mean = rgb.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = rgb.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (rgb - mean) / std
+
+
+def robust_standardise_depth(depth: torch.Tensor, valid: torch.Tensor, trim: float = 0.1) -> torch.Tensor:
+    """[B, 1, H, W] metres -> standardised with trimmed per-image statistics; invalid pixels -> 0."""
+    out = torch.zeros_like(depth)
+    for i in range(depth.shape[0]):
+        v = depth[i][valid[i]]
+        if v.numel() < 2:
+            continue
+        lo, hi = torch.quantile(v, torch.tensor([trim, 1 - trim], device=v.device))
+        core = v[(v >= lo) & (v <= hi)]
+        mean, std = core.mean(), core.std().clamp_min(1e-2) if core.numel() > 1 else v.new_tensor(1.0)
+        out[i] = torch.where(valid[i], (depth[i] - mean) / std, torch.zeros_like(depth[i]))
+    return out
+
+
+def prepare(modality: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Batch tensor of one modality -> (encoder input, target image, valid-pixel mask or None)."""
+    if modality == "rgb":
+        return normalise_rgb(x), x, None
+    if modality == "depth":
+        valid = x > 0  # 0 = no hit (shard contract)
+        z = robust_standardise_depth(x, valid)
+        return z, z, valid
+    if get_modality(modality).kind != "image":
+        raise ValueError(f"modality {modality!r} cannot be a masked-reconstruction target; use image modalities")
+    return x, x, None
+
+
+def patch_targets(modality: str, target: torch.Tensor, valid: torch.Tensor | None,
+                  patch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Target image [B, C, H, W] -> ([B, N, C*p*p] targets, [B, N, C*p*p] pixel weights or None)."""
+    t = patchify(target, patch_size)  # [B, N, C*p*p]
+    if modality == "rgb":  # MAE norm_pix_loss: each patch to zero mean, unit variance
+        mean, var = t.mean(-1, keepdim=True), t.var(-1, keepdim=True)
+        t = (t - mean) / (var + 1e-6).sqrt()
+    w = None if valid is None else patchify(valid.expand_as(target).float(), patch_size)
+    return t, w
+
+
+def masked_loss(modality: str, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
+                sample_of: torch.Tensor, batch: int) -> torch.Tensor:
+    """Mean over each sample's masked tokens, then over samples.
+
+    pred, target, weight: [K, C*p*p] for the K masked tokens; sample_of: [K] the sample of each.
+    """
+    kind = get_modality(modality).loss
+    err = pred.float() - target
+    if kind == "mse":
+        per_pix = err.square()
+    elif kind == "l1":
+        per_pix = err.abs()
+    else:
+        raise ValueError(f"modality {modality!r} has loss {kind!r} in tst.modalities; pretraining supports mse, l1")
+    if weight is None:
+        per_tok = per_pix.mean(-1)  # [K]
+    else:
+        per_tok = (per_pix * weight).sum(-1) / weight.sum(-1).clamp_min(1.0)  # [K]
+    sums = per_tok.new_zeros(batch).index_add(0, sample_of, per_tok)  # [B]
+    counts = per_tok.new_zeros(batch).index_add(0, sample_of, torch.ones_like(per_tok))  # [B]
+    return (sums / counts.clamp_min(1.0)).mean()

@@ -1,0 +1,216 @@
+"""``tst pretrain``: masked multimodal pretraining of the shared ViT on the test space.
+
+One loop, nanoGPT-style: lr from ``lr_at(step)``, micro-batches under autocast, backward, clip,
+AdamW step, log, preview, checkpoint. Everything random is seeded and checkpointed (weights,
+optimizer, masker RNG, torch RNG, data position), so a killed run continued with ``resume=true``
+follows the same loss curve as one that was never interrupted. ``batch_size`` is the global batch
+per optimizer step; DDP ranks and accumulation micro-steps split it, and masks are drawn for the
+whole global batch on every rank, so 2 processes compute the same numbers as 1.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tst.pretrain.loop import lr_at, make_optimizer, restore_rng, rng_state, sample_index, save_preview
+from tst.pretrain.masking import DirichletMasker
+from tst.pretrain.objective import MultiMAE, check_objective
+
+from tst import distributed as dist
+from tst.augment import AlignedAugment
+from tst.checkpoint import CheckpointError, export_encoder, init_encoder, load_checkpoint, save_checkpoint
+from tst.dataset import ShardDataset
+from tst.models.adapters import grid_size
+from tst.models.vit import create_encoder
+from tst.rundir import open_run_dir
+from tst.runlog import make_logger
+
+
+class NonFiniteLoss(FloatingPointError):
+    """A loss became NaN/inf; training stopped and the last good checkpoint was kept."""
+
+
+def _check_config(cfg: DictConfig, world: int) -> tuple[list[str], int, int]:
+    modalities = list(cfg.modalities)
+    check_objective(cfg.objective.name, modalities)
+    size, patch = int(cfg.image_size), int(cfg.model.patch_size)
+    if size % patch:
+        raise ValueError(f"image_size={size} is not a multiple of model.patch_size={patch}; "
+                         f"set image_size to a multiple of {patch} (e.g. {max(1, size // patch) * patch})")
+    per = int(cfg.accum) * world
+    if int(cfg.batch_size) % per:
+        raise ValueError(f"batch_size={cfg.batch_size} must divide into accum={cfg.accum} micro-steps x "
+                         f"{world} processes; use a multiple of {per}")
+    return modalities, size, int(cfg.batch_size) // per
+
+
+def _load_batch(ds: ShardDataset, positions: range, n: int, seed: int, augment: AlignedAugment | None,
+                size: int, modalities: list[str], device: torch.device) -> dict[str, torch.Tensor]:
+    samples = []
+    for pos in positions:
+        idx, epoch = sample_index(pos, n, seed)
+        s = ds[idx]
+        if augment is not None:
+            augment.set_epoch(epoch)
+            s = augment(s)
+        for m in modalities:
+            if tuple(s[m].shape[-2:]) != (size, size):
+                raise ValueError(f"sample {s['__key__']} of {ds.split_dir} has {m} of size "
+                                 f"{tuple(s[m].shape[-2:])} but image_size={size}; set image_size="
+                                 f"{s[m].shape[-1]} or enable augment (it crops and resizes)")
+        samples.append(s)
+    return {m: torch.stack([s[m] for s in samples]).to(device, non_blocking=True) for m in modalities}
+
+
+def _memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    with open("/proc/self/statm") as fh:  # resident set size, pages
+        return int(fh.read().split()[1]) * 4096 / 2**20
+
+
+def run(cfg: DictConfig) -> dict:
+    info = dist.setup(cfg.get("device", "auto"))
+    try:
+        return _run(cfg, info)
+    finally:
+        dist.cleanup(info)
+
+
+def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
+    modalities, size, micro = _check_config(cfg, info.world_size)
+    device = info.device
+    rd = open_run_dir(cfg, may_differ=("steps",)) if info.is_main else None
+    dist.barrier(info)
+    run_path = Path(dist.broadcast_object(str(rd.path) if rd else None, info))
+    ckpt_path = run_path / "ckpt.pt"
+    if ckpt_path.exists() and not cfg.resume:
+        raise CheckpointError(f"{run_path} already holds a checkpoint; pass resume=true to continue it, "
+                              f"overwrite=true to start again, or another out=<dir>")
+    logger = make_logger(cfg, run_path, name=run_path.name) if info.is_main else None
+
+    ds = ShardDataset(cfg.data, modalities)  # fails listing the members the shards have
+    augment = AlignedAugment(size, tuple(cfg.augment.scale), float(cfg.augment.hflip), seed=int(cfg.seed)) \
+        if cfg.augment else None
+
+    torch.manual_seed(int(cfg.seed))
+    encoder = create_encoder(cfg.model.name, modalities=modalities, img_size=size,
+                             patch_size=int(cfg.model.patch_size), drop_path_rate=float(cfg.model.drop_path))
+    init_report = init_encoder(encoder, cfg.init) if cfg.init else None
+    ob = cfg.objective
+    model = MultiMAE(encoder, int(ob.dec_dim), int(ob.dec_depth), int(ob.dec_heads),
+                     dict(ob.loss_weights or {})).to(device)
+    optimizer = make_optimizer(model, float(cfg.lr), float(cfg.weight_decay), tuple(cfg.betas), device)
+    tokens = model.tokens_per_modality(size, size)
+    budget = max(1, round(float(ob.visible_ratio) * grid_size(size, size, model.patch_size)[0] ** 2))
+    masker = DirichletMasker(tokens, budget, float(ob.alpha), seed=int(cfg.seed))
+    schedule = dict(kind="warmup_cosine", lr=float(cfg.lr), min_lr=float(cfg.min_lr), warmup=int(cfg.warmup),
+                    steps=int(cfg.steps))
+
+    step, position = 0, 0
+    if cfg.resume and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        masker.load_state_dict(state["rng"]["masker"])
+        restore_rng(state["rng"])
+        step, position = state["step"], state["data_position"]
+    plain_cfg = OmegaConf.to_container(cfg, resolve=True)
+    if info.is_main:
+        print(f"pretrain: {cfg.model.name} on {modalities} at {size}px, {budget} visible tokens, "
+              f"{len(ds)} samples, {info.world_size} process(es) on {device}, from step {step}", flush=True)
+        if init_report:
+            print(f"init from {cfg.init}: missing {init_report['missing']}, unexpected {init_report['unexpected']}")
+            logger.summary({f"init/{k}": len(v) for k, v in init_report.items()})
+
+    def checkpoint() -> None:
+        if info.is_main:
+            save_checkpoint(ckpt_path, model=model, model_name=cfg.model.name, modalities=modalities, step=step,
+                            config=plain_cfg, optimizer=optimizer, schedule=schedule, rng=rng_state(masker.state_dict()),
+                            data_position=position)
+
+    fwd = torch.compile(model) if cfg.compile else model
+    if info.enabled:
+        fwd = torch.nn.parallel.DistributedDataParallel(fwd, device_ids=[device.index] if device.type == "cuda" else None)
+    use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+    if use_bf16 and device.type == "cpu":
+        raise ValueError("precision=bf16 on CPU is ~100x slower than fp32 on this kind of machine; use precision=fp32")
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else nullcontext
+    accum, gbatch = int(cfg.accum), int(cfg.batch_size)
+    last: dict[str, float] = {}
+    rates: list[float] = []
+
+    model.train()
+    while step < int(cfg.steps):
+        t0 = time.perf_counter()
+        lr = lr_at(step, **{k: v for k, v in schedule.items() if k != "kind"})
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        draw = masker(gbatch)  # the whole global batch, identical on every rank
+        sums = {m: torch.zeros((), device=device) for m in [*modalities, "loss"]}
+        for j in range(accum):
+            lo = j * micro * info.world_size + info.rank * micro
+            batch = _load_batch(ds, range(position + lo, position + lo + micro), len(ds), int(cfg.seed), augment,
+                                size, modalities, device)
+            masks = draw.slice(lo, lo + micro).to(device)
+            sync = info.enabled and j < accum - 1
+            with fwd.no_sync() if sync else nullcontext(), autocast():
+                out = fwd(batch, masks)
+            (out["loss"] / accum).backward()
+            for k in sums:
+                sums[k] += out[k].detach().float() / accum
+        losses = {k: float(dist.all_reduce_mean(v, info)) for k, v in sums.items()}
+        bad = [m for m in modalities if not torch.isfinite(torch.tensor(losses[m]))]
+        if bad or not torch.isfinite(torch.tensor(losses["loss"])):
+            msg = (f"non-finite loss at step {step + 1} in modality {', '.join(bad) or 'loss'} "
+                   f"({ {m: losses[m] for m in modalities} }); stopped without updating the weights. "
+                   f"The last good checkpoint is {ckpt_path if ckpt_path.exists() else 'not written yet'}; "
+                   f"lower lr or check that modality's data")
+            if logger:
+                logger.log({"error": msg}, step=step + 1)
+                logger.close()
+            raise NonFiniteLoss(msg)
+        if cfg.grad_clip:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg.grad_clip)))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        position += gbatch
+        dt = time.perf_counter() - t0
+        rates.append(gbatch / dt)
+        last = losses
+
+        if info.is_main and (step % int(cfg.log_every) == 0 or step == 1 or step == int(cfg.steps)):
+            row = {"train/loss": losses["loss"], **{f"train/{m}": losses[m] for m in modalities}, "lr": lr,
+                   "samples_per_s": gbatch / dt, "mem_mb": _memory_mb(device)}
+            if cfg.grad_clip:
+                row["grad_norm"] = grad_norm
+            logger.log(row, step=step)
+            print(f"step {step:6d} | loss {losses['loss']:.4f} | "
+                  + " ".join(f"{m} {losses[m]:.4f}" for m in modalities)
+                  + f" | lr {lr:.2e} | {gbatch / dt:.1f} samples/s | {row['mem_mb']:.0f} MiB", flush=True)
+        if info.is_main and cfg.preview_every and step % int(cfg.preview_every) == 0:
+            model.eval()
+            save_preview(run_path / "previews" / f"step_{step:06d}.png", model.reconstruct(batch, masks), step)
+            model.train()
+        if step % int(cfg.ckpt_every) == 0 or step == int(cfg.steps):
+            checkpoint()
+
+    result: dict = {}
+    if info.is_main:
+        export = export_encoder(run_path / "export", model.encoder, model_name=cfg.model.name, step=step,
+                                extra={"objective": cfg.objective.name, "image_size": size})
+        rates_sorted = sorted(rates)
+        metrics = {"pretrain/steps": step,
+                   **({"pretrain/loss": last["loss"], **{f"pretrain/{m}": last[m] for m in modalities}} if last else {}),
+                   **({"pretrain/samples_per_s": rates_sorted[len(rates) // 2]} if rates else {})}
+        metrics = rd.write_metrics(metrics)
+        logger.summary(metrics)
+        logger.close()
+        result = {**metrics, "run_dir": str(run_path), "export": str(export.parent)}
+    dist.barrier(info)
+    return result
