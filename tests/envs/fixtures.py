@@ -120,3 +120,36 @@ def write_scannetpp_fixture(scene: Scene, directory: str | Path) -> Path:
 
     write_scannetpp(scene, directory)
     return Path(directory)
+
+
+def write_mesh_fixture(scene: Scene, path: str | Path) -> Path:
+    """Write ``scene`` through trimesh as .glb, .obj or .ply (chosen by the extension) and return the path.
+
+    glb/obj get one node (obj: one ``o`` object) per instance, named ``<class>_<instance>`` so that
+    ``load_mesh`` recovers the class from the name, with vertex colours; glb is written y-up as its
+    specification says ((x, y, z) -> (x, z, -y)). ply is one mesh with vertex colours and no names (PLY
+    has no scene graph), so it loads unlabelled. Textures are not written.
+    """
+    import trimesh
+
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in (".glb", ".obj", ".ply"):
+        raise ValueError(f"write_mesh_fixture writes .glb, .obj or .ply, not {path.name!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    colors = scene.vertex_colors if scene.vertex_colors is not None else np.full((len(scene.vertices), 3), 200)
+    vertices = scene.vertices.astype(np.float64)
+    if ext == ".glb":
+        vertices = np.stack([vertices[:, 0], vertices[:, 2], -vertices[:, 1]], axis=1)
+    if ext == ".ply":
+        mesh = trimesh.Trimesh(vertices, scene.faces, vertex_colors=colors, process=False)
+        mesh.export(str(path))
+        return path
+    tscene = trimesh.Scene()
+    for inst in np.unique(scene.face_instance):
+        used, inv = np.unique(scene.faces[scene.face_instance == inst], return_inverse=True)
+        name = f"{scene.class_names[scene.instance_class[inst]]}_{inst}"
+        part = trimesh.Trimesh(vertices[used], inv.reshape(-1, 3), vertex_colors=colors[used], process=False)
+        tscene.add_geometry(part, node_name=name, geom_name=name)
+    tscene.export(str(path))
+    return path
