@@ -20,6 +20,30 @@ import numpy as np
 # a x b = outward normal, which makes the quad (p00, p10, p11, p01) counter-clockwise from outside.
 _FACE_AXES = {(0, 1): (1, 2), (0, -1): (2, 1), (1, 1): (2, 0), (1, -1): (0, 2), (2, 1): (0, 1), (2, -1): (1, 0)}
 ALL_FACES = tuple(_FACE_AXES)
+_TRIS = np.array([[0, 1, 2], [0, 2, 3]])  # a quad's two triangles
+_CORNER = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64)  # quad corner -> (max along a?, max along b?)
+
+
+def _one_cell_template():
+    """For the 6 faces of a box: which corner (lo = 0 / hi = 1 per axis) each quad corner is, and
+    the texture axes (u axis, v axis, v flipped) of the face."""
+    bits, tex = [], []
+    for axis, sign in ALL_FACES:
+        a, b = _FACE_AXES[(axis, sign)]
+        for ca, cb in _CORNER.astype(int):
+            c = [0, 0, 0]
+            c[a], c[b], c[axis] = ca, cb, int(sign > 0)
+            bits.append(c)
+        tex.append((0, 1, False) if axis == 2 else ((1 if axis == 0 else 0), 2, True))
+    return np.array(bits, bool), tex
+
+
+def _edges(lo: float, hi: float, scale: float) -> np.ndarray:
+    """Cell boundaries along [lo, hi]: a new cell every ``scale`` metres, the last one shorter."""
+    n = max(1, int(np.ceil((hi - lo) / scale - 1e-9)))
+    e = lo + scale * np.arange(n + 1, dtype=np.float64)
+    e[-1] = hi
+    return e
 
 
 @dataclass
@@ -66,6 +90,10 @@ def _tint(color, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(color, np.uint8), (n, 3)).copy()
 
 
+_BITS, _TEX = _one_cell_template()
+_BOX_TRIS = (np.arange(6)[:, None, None] * 4 + _TRIS[None]).reshape(-1, 3)  # [12, 3]
+
+
 def box(lo, hi, mat: int, color=(255, 255, 255), scale: float = 1.0, faces=ALL_FACES) -> Part:
     """Axis-aligned box [lo, hi] (or a subset of its faces: ``faces`` as (axis, sign) pairs).
 
@@ -75,40 +103,40 @@ def box(lo, hi, mat: int, color=(255, 255, 255), scale: float = 1.0, faces=ALL_F
     lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
     if np.any(hi < lo):
         raise ValueError(f"box: hi {hi} < lo {lo}")
+    size = hi - lo
+    if faces == ALL_FACES and np.all(size <= scale + 1e-9):  # every face is one texture cell
+        v = np.where(_BITS, hi, lo)  # [24, 3]
+        uv = np.empty((24, 2))
+        for f, (tu, tv, flip) in enumerate(_TEX):
+            c = _BITS[4 * f:4 * f + 4]
+            uv[4 * f:4 * f + 4, 0] = c[:, tu] * size[tu] / scale
+            uv[4 * f:4 * f + 4, 1] = ((~c[:, tv]) if flip else c[:, tv]) * size[tv] / scale
+        f = _BOX_TRIS
+        return Part(v, f, np.clip(uv[f], 0.0, 1.0), np.full(12, mat, np.int64), _tint(color, 24))
     verts, tris, uvs = [], [], []
     nv = 0
     for axis, sign in faces:
         a, b = _FACE_AXES[(axis, sign)]
-        # cell edges along a and b: a new cell every `scale` metres, so the texture repeats
-        ea = np.minimum(lo[a] + scale * np.arange(int(np.ceil((hi[a] - lo[a]) / scale - 1e-9)) + 1), hi[a])
-        eb = np.minimum(lo[b] + scale * np.arange(int(np.ceil((hi[b] - lo[b]) / scale - 1e-9)) + 1), hi[b])
-        ea = np.unique(np.append(ea, hi[a]))
-        eb = np.unique(np.append(eb, hi[b]))
-        ga, gb = np.meshgrid(ea, eb, indexing="ij")  # [na, nb]
-        grid = np.zeros(ga.shape + (3,))
-        grid[..., a], grid[..., b] = ga, gb
+        ea, eb = _edges(lo[a], hi[a], scale), _edges(lo[b], hi[b], scale)
+        na, nb = len(ea), len(eb)
+        grid = np.empty((na, nb, 3))
+        grid[..., a], grid[..., b] = ea[:, None], eb[None, :]
         grid[..., axis] = hi[axis] if sign > 0 else lo[axis]
-        na, nb = ga.shape
         idx = np.arange(na * nb).reshape(na, nb) + nv
-        i, j = np.meshgrid(np.arange(na - 1), np.arange(nb - 1), indexing="ij")
-        i, j = i.ravel(), j.ravel()
-        q = np.stack([idx[i, j], idx[i + 1, j], idx[i + 1, j + 1], idx[i, j + 1]], 1)  # [Q, 4] CCW
-        # per-corner UV: position inside the cell / scale, along the texture axes
-        cmin = np.stack([ea[i], eb[j]], 1)  # [Q, 2]
-        cmax = np.stack([ea[i + 1], eb[j + 1]], 1)
-        corner = np.array([[0, 0], [1, 0], [1, 1], [0, 1]])  # which edge (min/max) each corner sits on
-        pos = np.where(corner[None] == 0, cmin[:, None], cmax[:, None])  # [Q, 4, 2] (along a, along b)
-        rel = (pos - cmin[:, None]) / scale  # [Q, 4, 2]
+        i, j = np.arange(na - 1).repeat(nb - 1), np.tile(np.arange(nb - 1), na - 1)  # [Q] cells
+        q = np.stack([idx[i, j], idx[i + 1, j], idx[i + 1, j + 1], idx[i, j + 1]], -1)  # [Q, 4] CCW
+        # per-corner UV: offset from the cell's min corner / scale, along the texture axes
+        size = np.stack([ea[i + 1] - ea[i], eb[j + 1] - eb[j]], 1)  # [Q, 2]
+        rel = _CORNER[None] * size[:, None] / scale  # [Q, 4, 2]
         if axis == 2:  # horizontal face: u = x, v = y whatever the winding order of (a, b)
             uv = rel if a == 0 else rel[..., ::-1]
         else:  # vertical face: u = horizontal axis, v = down from the top of the cell
             horiz = 0 if a != 2 else 1
             vert = 1 - horiz
-            top = (cmax[:, None, vert] - pos[..., vert]) / scale
-            uv = np.stack([rel[..., horiz], top], -1)
+            uv = np.stack([rel[..., horiz], size[:, None, vert] / scale - rel[..., vert]], -1)
         verts.append(grid.reshape(-1, 3))
-        tris.append(np.concatenate([q[:, [0, 1, 2]], q[:, [0, 2, 3]]]))
-        uvs.append(np.concatenate([uv[:, [0, 1, 2]], uv[:, [0, 2, 3]]]))
+        tris.append(q[:, _TRIS].reshape(-1, 3))
+        uvs.append(uv[:, _TRIS].reshape(-1, 3, 2))
         nv += na * nb
     v = np.concatenate(verts)
     f = np.concatenate(tris)
