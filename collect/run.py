@@ -10,6 +10,7 @@ same config (or ``resume=true``, which may also change ``frames``) skips complet
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ from tst.runlog import make_logger
 SPLITS = {"pretrain": SENSOR_MODALITIES, "eval": SENSOR_MODALITIES + LABEL_MODALITIES,
           "external": SENSOR_MODALITIES + LABEL_MODALITIES}
 EXTRAS = {"edges": False, "caption": True}  # derived member -> needs a labelled split
+log = logging.getLogger(__name__)
 _SPLIT_CODE = {"pretrain": 0, "eval": 1, "external": 2}
 
 
@@ -91,7 +93,8 @@ def plan(cfg: DictConfig, scenes: list[Scene]) -> tuple[np.ndarray, np.ndarray, 
     reports, failure = {}, None
     for j, scene in enumerate(scenes):
         want = n // k + (j < n % k)
-        policy = instantiate(cfg.policy, scene=scene, free_space=FreeSpace(scene))
+        # _convert_=object: the Scene must reach the policy as itself, not as an OmegaConf copy
+        policy = instantiate(cfg.policy, scene=scene, free_space=FreeSpace(scene), _convert_="object")
         try:
             poses = policy.plan(want, plan_seed(int(cfg.seed), cfg.split, j))
         except PolicyError as e:
@@ -114,6 +117,9 @@ def run(cfg: DictConfig) -> dict:
     poses, scene_index, reports, failure = plan(cfg, scenes)
     if len(poses) == 0:
         raise CollectError(f"the policy planned no camera pose, nothing was written to {split_dir}: {failure}")
+    if len(poses) < cfg.frames and failure is None:  # e.g. policy=explore reached its coverage target
+        log.warning("policy=%s stopped after %d of frames=%d poses (%s); collecting those",
+                    cfg.policy._target_.rsplit(".", 1)[-1], len(poses), cfg.frames, reports)
     res = int(cfg.resolution)
     job = CollectJob(split_dir=split_dir, split=cfg.split, scenes=scenes, poses=poses, scene_index=scene_index,
                      intrinsics=Intrinsics.from_fov(res, res, float(cfg.hfov)), modalities=SPLITS[cfg.split],
@@ -128,7 +134,7 @@ def run(cfg: DictConfig) -> dict:
                disable=not cfg.get("progress", True), dynamic_ncols=True)
     t0 = time.perf_counter()
     try:
-        rendered = collect(job, functools.partial(instantiate, renderer_spec), todo, workers=workers,
+        rendered = collect(job, functools.partial(instantiate, renderer_spec, _convert_="object"), todo, workers=workers,
                            render_threads=int(renderer_spec.get("threads", 0)),
                            encode_threads=min(4, os.cpu_count() or 1) if workers == 1 else 1, progress=bar.update)
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 from tst.envs.render.open3d_renderer import Open3DRenderer
 
 from tests.envs.fixtures import make_box_room
@@ -20,8 +21,8 @@ def seeded_room(seed: int):
 class SlowRenderer(Open3DRenderer):
     """The real renderer, throttled so that a test can kill a collection in the middle."""
 
-    def __init__(self, scene, threads: int = 0, delay: float = 0.0):
-        super().__init__(scene, threads=threads)
+    def __init__(self, scene, threads: int = 0, delay: float = 0.0, **kwargs):
+        super().__init__(scene, threads=threads, **kwargs)
         self.delay = delay
 
     def render(self, *args, **kwargs):
@@ -47,3 +48,14 @@ def compose_collect(out: Path, *overrides: str, **values):
     for k, v in values.items():
         OmegaConf.update(cfg, k, v, merge=False)
     return cfg
+
+
+def relabelled_room(scene_id: str = "relabelled"):
+    """The box room with its classes listed in another order (table = 1, …, floor = 4) plus an unused
+    class: a scene whose class ids mean something else than the box room's."""
+    scene = make_box_room(scene_id=scene_id)
+    names = ["unlabelled", "table", "wall", "ceiling", "floor", "lamp"]
+    old_to_new = np.array([names.index(n) for n in scene.class_names])
+    scene.instance_class = old_to_new[scene.instance_class].astype(np.int32)
+    scene.class_names = names
+    return scene.validate()
