@@ -83,11 +83,23 @@ def test_results_round_trip_through_pycocotools(tmp_path):
     assert json.loads(path.read_text(encoding="utf-8")) == ev.results()
 
 
+def test_images_without_references_are_left_out_and_reported(caplog):
+    ev = CaptionEvaluator(use_java=False)
+    ev.process([{"image_id": 4, "captions": ["", "   "]}, {"image_id": 5, "captions": ["a chair"]}],
+               [{"caption": "a table"}, {"caption": "a chair"}])
+    with caplog.at_level(logging.WARNING):
+        m = ev.evaluate()
+    assert "1 images have no non-empty reference caption" in caplog.text and "[4]" in caplog.text
+    assert m["caption/BLEU-1"] == pytest.approx(1.0)  # only image 5 is scored
+    ev.reset()
+    ev.process([{"image_id": 4, "captions": [""]}], [{"caption": "a table"}])
+    with pytest.raises(ValueError, match="no image with a reference caption"):
+        ev.evaluate()
+
+
 def test_bad_captions_fail_clearly():
     ev = CaptionEvaluator(use_java=False)
-    with pytest.raises(ValueError, match="image 4: no non-empty reference caption"):
-        ev.process([{"image_id": 4, "captions": ["", "   "]}], [{"caption": "a chair"}])
     with pytest.raises(TypeError, match="caption must be a string"):
         ev.process([{"image_id": 4, "captions": ["a chair"]}], [{"caption": None}])
-    with pytest.raises(ValueError, match="no captions were processed"):
+    with pytest.raises(ValueError, match="no image with a reference caption"):
         CaptionEvaluator(use_java=False).evaluate()

@@ -117,3 +117,24 @@ def test_images_without_annotations_only_add_false_positives():
     outs[2] = {"boxes": [[0.0, 0.0, 20.0, 10.0]], "scores": [0.95], "labels": [5]}  # FP on image 3
     ev.process(ins, outs)
     assert ev.evaluate()["det/AP"] < 100.0
+
+
+def test_ground_truth_collected_from_inputs_matches_the_coco_file():
+    gt = _gt()
+    ins, outs = _perfect_outputs(gt)
+    outs[0]["scores"] = torch.tensor([0.3, 0.8])
+    outs[1] = {"boxes": [[10.0, 12.0, 45.0, 52.0]], "scores": [0.6], "labels": [5]}  # a looser box
+    ref = DetectionEvaluator(gt)
+    ref.process(ins, outs)
+    collected = DetectionEvaluator(categories={5: "chair", 9: "table"})
+    gt_inputs = []
+    for inp in ins:
+        anns = [a for a in gt["annotations"] if a["image_id"] == inp["image_id"]]
+        gt_inputs.append({"image_id": inp["image_id"], "boxes": [_xyxy(a["bbox"]) for a in anns],
+                          "labels": [a["category_id"] for a in anns]})
+    collected.process(gt_inputs, outs)
+    m = collected.evaluate()
+    assert m == ref.evaluate()
+    assert 0.0 < m["det/AP"] < 100.0
+    with pytest.raises(ValueError, match="processed twice"):
+        collected.process(gt_inputs[:1], outs[:1])

@@ -6,8 +6,8 @@ tokenizer and METEOR. Without a ``java`` executable we still report BLEU, ROUGE-
 tokenised by a small Python stand-in (lower-case words, punctuation dropped, as the PTB step does),
 and leave ``caption/METEOR`` out, with a warning saying exactly that.
 
-Bad input is handled explicitly: an image without any non-empty reference caption is an error
-(naming the image); an empty predicted caption is scored as the empty string (it earns zero) and
+Bad input is handled explicitly: an image without any non-empty reference caption cannot be scored,
+so it is left out and listed in a warning (all of them missing is an error); an empty predicted caption is scored as the empty string (it earns zero) and
 counted in a warning; non-ASCII text is kept (both Java tools read UTF-8), with newlines and the
 METEOR field separator ``|||`` removed because they would break the line protocols.
 """
@@ -64,6 +64,7 @@ class CaptionEvaluator:
     def reset(self) -> None:
         self.references: dict[int, list[str]] = {}
         self.predictions: dict[int, str] = {}
+        self.skipped: list[int] = []  # images without any non-empty reference caption
 
     def process(self, inputs: Sequence[Mapping[str, Any]], outputs: Sequence[Mapping[str, Any]]) -> None:
         if len(inputs) != len(outputs):
@@ -72,9 +73,9 @@ class CaptionEvaluator:
             image_id = int(inp["image_id"])
             refs = [clean_caption(c) for c in inp["captions"]]
             refs = [r for r in refs if r]
-            if not refs:
-                raise ValueError(f"image {image_id}: no non-empty reference caption; drop the image from "
-                                 "the caption split or give it at least one caption")
+            if not refs:  # nothing to score against: leave the image out, and say so in evaluate()
+                self.skipped.append(image_id)
+                continue
             self.references[image_id] = refs
             self.predictions[image_id] = clean_caption(out["caption"])
 
@@ -103,8 +104,11 @@ class CaptionEvaluator:
         return out
 
     def evaluate(self) -> dict[str, float]:
+        if self.skipped:
+            log.warning("caption: %d images have no non-empty reference caption and are left out of the "
+                        "scores (image ids %s)", len(self.skipped), self.skipped[:10])
         if not self.predictions:
-            raise ValueError("CaptionEvaluator.evaluate: no captions were processed")
+            raise ValueError("CaptionEvaluator.evaluate: no image with a reference caption was processed")
         from pycocoevalcap.bleu.bleu import Bleu
         from pycocoevalcap.cider.cider import Cider
         from pycocoevalcap.rouge.rouge import Rouge

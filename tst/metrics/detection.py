@@ -103,30 +103,58 @@ def to_coco_results(image_id: int, boxes_xyxy: Any, scores: Any, labels: Any) ->
 
 class DetectionEvaluator:
     """``inputs[i]["image_id"]`` names the image; ``outputs[i]`` has ``boxes`` ``[N, 4]`` xyxy,
-    ``scores`` ``[N]`` and ``labels`` ``[N]`` as category ids of the ground-truth file."""
+    ``scores`` ``[N]`` and ``labels`` ``[N]`` as category ids of the ground truth.
 
-    def __init__(self, ground_truth: str | Path | Mapping, prefix: str = "det"):
-        if isinstance(ground_truth, Mapping):
+    The ground truth is either a COCO instances file / dict given up front, or (``ground_truth=None``
+    with ``categories`` id -> name) collected from ``inputs[i]["boxes"]`` / ``inputs[i]["labels"]``
+    as samples are processed, which is how shards without a COCO export are evaluated.
+    """
+
+    def __init__(self, ground_truth: str | Path | Mapping | None = None,
+                 categories: Mapping[int, str] | None = None, prefix: str = "det"):
+        self.prefix = prefix
+        self.collect = ground_truth is None
+        if self.collect:
+            if not categories:
+                raise ValueError("DetectionEvaluator: pass either a COCO ground truth or categories (id -> name) "
+                                 "to collect the ground truth from the inputs")
+            self.categories = [{"id": int(i), "name": str(n)} for i, n in sorted(categories.items())]
+        elif isinstance(ground_truth, Mapping):
             self.gt = check_coco_dict(dict(ground_truth))
         else:
             self.gt = load_coco_json(ground_truth)
-        self.coco_gt = coco_api(self.gt)
-        self.prefix = prefix
         self.reset()
 
     def reset(self) -> None:
         self.results: list[dict] = []
         self.image_ids: list[int] = []
+        if self.collect:
+            self.gt = {"images": [], "annotations": [], "categories": self.categories}
+            self._gt_ids: set[int] = set()
+        self.coco_gt = coco_api(self.gt)
 
     def process(self, inputs: Sequence[Mapping[str, Any]], outputs: Sequence[Mapping[str, Any]]) -> None:
         if len(inputs) != len(outputs):
             raise ValueError(f"process: {len(inputs)} inputs but {len(outputs)} outputs")
         for inp, out in zip(inputs, outputs):
             image_id = int(inp["image_id"])
-            if image_id not in self.coco_gt.imgs:
+            if self.collect:
+                self._add_ground_truth(image_id, inp)
+            elif image_id not in self.coco_gt.imgs:
                 raise ValueError(f"process: image_id {image_id} is not in the ground-truth 'images'")
             self.image_ids.append(image_id)
             self.results += to_coco_results(image_id, out["boxes"], out["scores"], out["labels"])
+
+    def _add_ground_truth(self, image_id: int, inp: Mapping[str, Any]) -> None:
+        if image_id in self._gt_ids:
+            raise ValueError(f"process: image_id {image_id} was processed twice")
+        gt = to_coco_results(image_id, inp["boxes"], np.ones(len(_np(inp["labels"]))), inp["labels"])
+        self.gt["images"].append({"id": image_id})
+        self._gt_ids.add(image_id)
+        first = len(self.gt["annotations"])
+        self.gt["annotations"] += [{"id": first + j + 1, "image_id": image_id, "category_id": a["category_id"],
+                                    "bbox": a["bbox"], "area": a["bbox"][2] * a["bbox"][3], "iscrowd": 0}
+                                   for j, a in enumerate(gt)]
 
     def save_results(self, path: str | Path) -> Path:
         """Write the standard COCO results json (the prediction file of a transfer run)."""
@@ -136,6 +164,8 @@ class DetectionEvaluator:
 
     def evaluate(self) -> dict[str, float]:
         p = self.prefix
+        if self.collect:
+            self.coco_gt = coco_api(check_coco_dict(self.gt, "collected ground truth"))
         img_ids = sorted(set(self.image_ids)) or sorted(self.coco_gt.imgs)
         n_gt = len(self.coco_gt.getAnnIds(imgIds=img_ids, iscrowd=False))
         if n_gt == 0:
