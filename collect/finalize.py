@@ -16,6 +16,7 @@ from typing import Any
 
 from tst.collect.coco import DEFAULT_STUFF_CLASSES, export_coco
 from tst.collect.leakage import leakage_report, split_poses
+from tst.collect.preview import write_previews
 from tst.envs.scene import Scene
 
 LABELLED_SPLITS = ("eval", "external")
@@ -64,4 +65,7 @@ def finish_split(split_dir: Path, scenes: list[Scene], manifest: dict, options: 
         report = leakage_report(poses, ref_poses, float(thresholds.get("max_dist", 0.5)),
                                 float(thresholds.get("max_angle", 30.0)), keys, ref_keys)
         additions["leakage"] = {"ref": str(ref), **report}
+    if options.get("preview"):
+        info = write_previews(split_dir, split_dir / "preview", scenes, rows=int(options.get("preview_rows", 6)))
+        additions["preview"] = {"dir": "preview", **info}
     return additions

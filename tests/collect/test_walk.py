@@ -21,7 +21,7 @@ def _box(lo, hi, inward=False) -> trimesh.Trimesh:
 
 
 def two_room_scene() -> Scene:
-    """6 x 3 x 2.5 m shell split at x = 3 by a 0.1 m wall with a 1 m door (y in [1, 2], 2.1 m high),
+    """6 x 3 x 2.5 m shell (floor, ceiling, walls) split at x = 3 by a 0.1 m wall with a 1 m door (y in [1, 2], 2.1 m high),
     a table in each room. Rooms: kitchen (x < 3), bedroom (x > 3)."""
     parts = [  # (mesh, class id)
         (_box([0, 0, 0], [6, 3, 2.5], inward=True), 3),  # shell (walls)
@@ -34,9 +34,11 @@ def two_room_scene() -> Scene:
         faces.append(np.asarray(m.faces) + sum(len(v) for v in verts))
         verts.append(np.asarray(m.vertices))
         inst.append(np.full(len(m.faces), k + 1))
+    z = np.asarray(parts[0][0].vertices)[np.asarray(parts[0][0].faces)][:, :, 2]  # [12, 3] shell corner heights
+    inst[0][(z < 1e-6).all(1)], inst[0][(z > 2.5 - 1e-6).all(1)] = len(parts) + 1, len(parts) + 2  # floor, ceiling
     return Scene(vertices=np.concatenate(verts).astype(np.float32), faces=np.concatenate(faces).astype(np.int32),
                  face_instance=np.concatenate(inst).astype(np.int32),
-                 instance_class=np.array([0] + [c for _, c in parts], np.int32),
+                 instance_class=np.array([0] + [c for _, c in parts] + [1, 2], np.int32),
                  class_names=["unlabelled", "floor", "ceiling", "wall", "table"], scene_id="two_rooms",
                  rooms=[Room("kitchen", np.array([[0, 0], [3, 0], [3, 3], [0, 3]], np.float32), 0.0, 2.5),
                         Room("bedroom", np.array([[3, 0], [6, 0], [6, 3], [3, 3]], np.float32), 0.0, 2.5)]).validate()
