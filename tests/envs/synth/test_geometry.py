@@ -7,8 +7,14 @@ from tst.envs.synth.generator import generate_apartment
 from tst.envs.synth.mesh import box
 from tst.envs.vocabulary import CLUTTER_CLASSES
 
-from tests.envs.synth.checks import (instance_boxes, intersections, object_ids, room_components, support_of,
-                                     walk_grid)
+from tests.envs.synth.checks import (
+    instance_boxes,
+    intersections,
+    object_ids,
+    room_components,
+    support_of,
+    walk_grid,
+)
 
 SEEDS = [0, 1, 2, 3]
 
