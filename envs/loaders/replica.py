@@ -122,8 +122,7 @@ def _baked_colors(scene: Scene) -> np.ndarray:
     py = np.clip((uv[:, 1] * h).astype(np.int64), 0, h - 1)
     texel = scene.texture[py, px].astype(np.float64)  # [3F, 3]
     idx = scene.faces.reshape(-1)
-    acc = np.zeros_like(base)
-    np.add.at(acc, idx, texel)
+    acc = np.stack([np.bincount(idx, weights=texel[:, j], minlength=len(base)) for j in range(3)], axis=1)
     cnt = np.bincount(idx, minlength=len(base))[:, None]
     mean = np.where(cnt > 0, acc / np.maximum(cnt, 1), 255.0)
     return np.round(base * mean / 255.0).astype(np.uint8)
@@ -133,9 +132,8 @@ def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """[V, 3] float32 area-weighted unit vertex normals (mesh.ply carries them)."""
     tri = vertices[faces].astype(np.float64)  # [F, 3, 3]
     fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])  # [F, 3], length = 2 * area
-    vn = np.zeros((len(vertices), 3))
-    for k in range(3):
-        np.add.at(vn, faces[:, k], fn)
+    idx, w = faces.reshape(-1), np.repeat(fn, 3, axis=0)  # [3F], [3F, 3]: each corner gets its face's normal
+    vn = np.stack([np.bincount(idx, weights=w[:, j], minlength=len(vertices)) for j in range(3)], axis=1)
     norm = np.linalg.norm(vn, axis=1, keepdims=True)
     return (vn / np.where(norm > 0, norm, 1.0)).astype(np.float32)
 
