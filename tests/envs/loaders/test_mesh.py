@@ -168,3 +168,34 @@ def test_bad_input(tmp_path):
         s = load_mesh(tmp_path / "r.obj", class_map={"^wall": "partition", "table": "unlabelled"})
     assert s.class_names == ["unlabelled", "ceiling", "floor", "partition"]
     assert np.count_nonzero(s.face_class == 0) == 12  # the table's 12 triangles are now unlabelled
+
+
+def test_obj_map_kd_gltf_with_buffers_and_face_colours(tmp_path):
+    img = np.zeros((2, 2, 3), np.uint8)
+    img[0, 0], img[0, 1], img[1, 0], img[1, 1] = [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]
+    v = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], np.float64)
+    f = np.array([[0, 1, 2], [0, 2, 3]])
+    mat = trimesh.visual.material.SimpleMaterial(image=Image.fromarray(img), diffuse=[255, 128, 255, 255])
+    quad = trimesh.Trimesh(v, f, visual=trimesh.visual.TextureVisuals(uv=v[:, :2], material=mat), process=False)
+    sc = trimesh.Scene()
+    sc.add_geometry(quad, node_name="rug_1", geom_name="rug_1")
+    for name in ("t.obj", "t.gltf"):  # obj + mtl + map_Kd png; gltf json + external .bin buffers
+        sc.export(str(tmp_path / name))
+        s = load_mesh(tmp_path / name, up_axis="z")
+        assert s.class_names == ["unlabelled", "rug"]
+        h, w = s.texture.shape[:2]
+        got = {tuple(s.vertices[s.faces[fi, k]][:2].tolist()): s.texture[int(s.corner_uv[fi, k, 1] * h),
+                                                                         int(s.corner_uv[fi, k, 0] * w)].tolist()
+               for fi in range(2) for k in range(3)}
+        assert got == {(0, 0): [0, 0, 255], (1, 0): [255, 255, 0], (1, 1): [0, 255, 0], (0, 1): [255, 0, 0]}
+        if name.endswith(".obj"):  # Kd multiplies the texture as the vertex colour
+            assert (s.vertex_colors == [255, 128, 255]).all()
+
+    faces_coloured = trimesh.Trimesh(v, f, face_colors=[[10, 20, 30, 255], [40, 50, 60, 255]], process=False)
+    faces_coloured.export(str(tmp_path / "fc.ply"))
+    with pytest.warns(UserWarning, match="no labelled parts"):
+        s = load_mesh(tmp_path / "fc.ply")
+    assert len(s.vertices) == 6  # corners unshared so that each face keeps its own colour
+    np.testing.assert_array_equal(s.vertex_colors[s.faces[0]], [[10, 20, 30]] * 3)
+    np.testing.assert_array_equal(s.vertex_colors[s.faces[1]], [[40, 50, 60]] * 3)
+    np.testing.assert_array_equal(s.vertices[s.faces], v[f])
