@@ -1,26 +1,30 @@
 """The default renderer: Open3D ``RaycastingScene`` (Embree on the CPU, no display needed).
 
-One ray per pixel centre; everything else is a table lookup on the hit triangle. The renderer
-precomputes per-face tables once, with one extra "background" row at index F that a missed ray
-(primitive id INVALID) is clamped to, so every modality is a single gather over the whole image
-with no masking, no index lists and no scatter:
+One ray per pixel centre. Ray directions are camera-frame pixel directions with z = 1 rotated to
+the world, so ``t_hit`` is already z-depth. Everything else is a lookup on the hit triangle in
+per-face tables built once:
 
-- ``_face_label``  [F+1, 2] uint16  class id, instance id (background row: 0, 0)
-- ``_face_normal`` [F+1, 3] float32 unit world-frame geometric normal (background row: 0)
-- ``_face_color``  [F+1, 3, 5] float32 rows (c0, c1 - c0, c2 - c0) of per-corner RGB (0..1) and
-  atlas UV in texels, so a hit with barycentrics (u, v) is ``(1, u, v) @ table[f]``
-  (background row: 0, i.e. black)
+- class and instance id (uint16);
+- colour and atlas UV as (value at corner 0, edge to corner 1, edge to corner 2), so a hit at
+  Open3D's (Embree's) barycentrics (u, v), i.e. the point ``(1-u-v) p0 + u p1 + v p2``, reads
+  ``t[0] + u t[1] + v t[2]``. A scene without a texture gets a 1x1 white atlas, one colour path.
 
-Open3D's barycentrics follow Embree: the hit point is ``(1-u-v) p0 + u p1 + v p2``.
-Ray directions are camera-frame pixel directions with z = 1 rotated to the world, so ``t_hit`` is
-already z-depth. Colour is vertex colour x nearest atlas texel, shaded by a headlight
-(``ambient + (1 - ambient) |cos|`` between the normal and the viewing ray) so geometry shows in RGB.
+Colour is interpolated vertex colour x the nearest atlas texel, shaded by a headlight,
+``ambient + (1 - ambient) |cos(normal, viewing ray)|``, so that geometry shows in RGB.
+
+Why a compiled kernel: the post-processing touches every pixel a dozen ways (labels, normal
+rotation and orientation, two interpolations, a texel fetch, shading, quantisation). As ~40
+numpy passes over the image it cost as much as the ray cast itself; one fused numba loop costs a
+fraction of it (``python -m bench render`` measures the ratio). Small numpy matmuls are avoided
+too: a multi-threaded BLAS competing with Embree's threads for the cores stalls badly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import numba
 import numpy as np
 import open3d as o3d
 from tst.envs.camera import Intrinsics
@@ -48,6 +52,68 @@ def face_normals(scene: Scene) -> np.ndarray:
     return np.divide(n, norm, out=np.zeros_like(n), where=norm > 0).astype(np.float32)
 
 
+@numba.njit(cache=True, nogil=True)
+def _fill_rays(x, y, R, origin, rays):  # pragma: no cover - compiled
+    """rays [H, W, 6] = (origin, x[u] R[:, 0] + y[v] R[:, 1] + R[:, 2]): d_cam = (x[u], y[v], 1)."""
+    for v in range(y.shape[0]):
+        for u in range(x.shape[0]):
+            for k in range(3):
+                rays[v, u, k] = origin[k]
+                rays[v, u, 3 + k] = x[u] * R[k, 0] + y[v] * R[k, 1] + R[k, 2]
+
+
+@numba.njit(cache=True, nogil=True)
+def _shade_frame(prim, t_hit, bary, pn, x, y, gain, R, ambient, face_class, face_instance, color, uv,
+                 texture, depth, semseg, instance, normal, rgb, valid):  # pragma: no cover - compiled
+    """Every modality of every pixel [H, W, ...] from Open3D's hit arrays [H, W, ...]."""
+    n_faces = face_class.shape[0]
+    tex_h, tex_w = texture.shape[0], texture.shape[1]
+    for r in range(y.shape[0]):
+        dy = y[r]
+        for c in range(x.shape[0]):
+            f = prim[r, c]
+            if f >= n_faces:  # a miss: INVALID_ID
+                valid[r, c] = False
+                depth[r, c] = 0.0
+                semseg[r, c] = 0
+                instance[r, c] = 0
+                for k in range(3):
+                    normal[r, c, k] = 0.0
+                    rgb[r, c, k] = 0
+                continue
+            valid[r, c] = True
+            depth[r, c] = t_hit[r, c]
+            semseg[r, c] = face_class[f]
+            instance[r, c] = face_instance[f]
+            # camera-frame normal n_cam = R^T n_world, turned to face the camera (n . d_cam < 0)
+            p0, p1, p2 = pn[r, c, 0], pn[r, c, 1], pn[r, c, 2]
+            n0 = p0 * R[0, 0] + p1 * R[1, 0] + p2 * R[2, 0]
+            n1 = p0 * R[0, 1] + p1 * R[1, 1] + p2 * R[2, 1]
+            n2 = p0 * R[0, 2] + p1 * R[1, 2] + p2 * R[2, 2]
+            cos = n0 * x[c] + n1 * dy + n2
+            if cos > 0:
+                n0, n1, n2, cos = -n0, -n1, -n2, -cos
+            normal[r, c, 0], normal[r, c, 1], normal[r, c, 2] = n0, n1, n2
+            light = ambient - cos * gain[r, c]  # ambient + (1 - ambient) |cos(normal, ray)|
+            u, v = bary[r, c, 0], bary[r, c, 1]
+            tu = uv[f, 0, 0] + u * uv[f, 1, 0] + v * uv[f, 2, 0]  # atlas position in texels
+            tv = uv[f, 0, 1] + u * uv[f, 1, 1] + v * uv[f, 2, 1]
+            col = min(max(int(tu), 0), tex_w - 1)  # truncation = floor for tu >= 0: the texel hit
+            row = min(max(int(tv), 0), tex_h - 1)
+            for k in range(3):
+                a = (color[f, 0, k] + u * color[f, 1, k] + v * color[f, 2, k]) * texture[row, col, k]
+                rgb[r, c, k] = min(int(a * light + 0.5), 255)
+
+
+@dataclass
+class _Camera:
+    """Per-intrinsics pixel direction tables, d_cam[v, u] = (x[u], y[v], 1)."""
+
+    x: np.ndarray  # [W] float32 (u + 0.5 - cx) / fx
+    y: np.ndarray  # [H] float32 (v + 0.5 - cy) / fy
+    gain: np.ndarray  # [H, W] float32 (1 - ambient) / |d_cam|: the diffuse weight of n . d_cam
+
+
 class Open3DRenderer(Renderer):
     name = "open3d"
 
@@ -61,61 +127,52 @@ class Open3DRenderer(Renderer):
         self.ambient = float(ambient)
         self._rc = raycasting_scene(scene, self.threads)
         self._build_tables(scene)
-        self._dirs_cache: dict[Intrinsics, tuple[np.ndarray, np.ndarray]] = {}
+        self._cameras: dict[Intrinsics, _Camera] = {}
 
-    # ------------------------------------------------------------------ tables
     def _build_tables(self, scene: Scene) -> None:
-        F = len(scene.faces)
-        labels = np.zeros((F + 1, 2), dtype=np.uint16)
-        labels[:F, 0] = scene.face_class
-        labels[:F, 1] = scene.face_instance
-        self._face_label = labels
-
-        normals = np.zeros((F + 1, 3), dtype=np.float32)
-        normals[:F] = face_normals(scene)
-        self._face_normal = normals
-
+        self._face_class = np.ascontiguousarray(scene.face_class, dtype=np.uint16)  # [F]
+        self._face_instance = np.ascontiguousarray(scene.face_instance, dtype=np.uint16)  # [F]
         if scene.vertex_colors is not None:
-            corner_rgb = scene.vertex_colors[scene.faces].astype(np.float32) / 255.0  # [F, 3, 3]
+            corner = scene.vertex_colors[scene.faces].astype(np.float32) / 255.0  # [F, 3, 3] 0..1
         else:
-            corner_rgb = np.full((F, 3, 3), _DEFAULT_GREY / 255.0, dtype=np.float32)
-        self._texture = None
-        corner = np.zeros((F, 3, 5), dtype=np.float32)  # [F, corner, rgb + uv]
-        corner[..., :3] = corner_rgb
+            corner = np.full((len(scene.faces), 3, 3), _DEFAULT_GREY / 255.0, dtype=np.float32)
+        self._color = self._table(corner)  # [F, 3, 3]
         if scene.texture is not None:
             th, tw = scene.texture.shape[:2]
-            # atlas coordinates in texels, so nearest lookup is a floor
-            corner[..., 3:] = scene.corner_uv * np.array([tw, th], dtype=np.float32)
-            self._texture = np.ascontiguousarray(scene.texture.reshape(-1, 3))  # [th*tw, 3] uint8
-            self._tex_shape = (th, tw)
-        table = np.zeros((F + 1, 3, 5), dtype=np.float32)
-        table[:F, 0] = corner[:, 0]
-        table[:F, 1] = corner[:, 1] - corner[:, 0]
-        table[:F, 2] = corner[:, 2] - corner[:, 0]
-        self._face_color = table
-        self._num_faces = F
+            self._uv = self._table(scene.corner_uv.astype(np.float32) * np.array([tw, th], np.float32))  # texels
+            texture = scene.texture
+        else:  # one white texel: the same colour path as a textured scene
+            self._uv = np.zeros((len(scene.faces), 3, 2), dtype=np.float32)
+            texture = np.full((1, 1, 3), 255, dtype=np.uint8)
+        self._texture = np.ascontiguousarray(texture, dtype=np.uint8)  # [th, tw, 3]: uint8 stays in cache
 
-    def _camera_dirs(self, intrinsics: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
-        """Cached camera-frame pixel directions [H*W, 3] (z = 1) and their unit versions."""
-        hit = self._dirs_cache.get(intrinsics)
-        if hit is None:
-            d = intrinsics.pixel_rays().reshape(-1, 3)  # [H*W, 3], z = 1
-            unit = d / np.linalg.norm(d, axis=1, keepdims=True)
-            hit = (np.ascontiguousarray(d), np.ascontiguousarray(unit, dtype=np.float32))
-            if len(self._dirs_cache) > 8:
-                self._dirs_cache.clear()
-            self._dirs_cache[intrinsics] = hit
-        return hit
+    @staticmethod
+    def _table(corners: np.ndarray) -> np.ndarray:
+        """[F, 3, C] per-corner values -> rows (corner 0, corner 1 - corner 0, corner 2 - corner 0)."""
+        c = corners.astype(np.float32)
+        return np.ascontiguousarray(np.stack([c[:, 0], c[:, 1] - c[:, 0], c[:, 2] - c[:, 0]], axis=1))
+
+    def _camera(self, intrinsics: Intrinsics) -> _Camera:
+        cam = self._cameras.get(intrinsics)
+        if cam is None:
+            K = intrinsics
+            x = ((np.arange(K.width) + 0.5 - K.cx) / K.fx).astype(np.float32)  # [W]
+            y = ((np.arange(K.height) + 0.5 - K.cy) / K.fy).astype(np.float32)  # [H]
+            norm = np.sqrt(x[None, :].astype(np.float64) ** 2 + y[:, None] ** 2 + 1.0)  # [H, W]
+            cam = _Camera(x, y, ((1.0 - self.ambient) / norm).astype(np.float32))
+            if len(self._cameras) >= 8:
+                self._cameras.clear()
+            self._cameras[intrinsics] = cam
+        return cam
 
     # ------------------------------------------------------------------ rays
     def make_rays(self, intrinsics: Intrinsics, cam_to_world: np.ndarray) -> np.ndarray:
         """[H*W, 6] float32 world rays (origin, direction with camera-frame z = 1), row-major pixels."""
         T = check_cam_to_world(cam_to_world)
-        d, _ = self._camera_dirs(intrinsics)
-        rays = np.empty((len(d), 6), dtype=np.float32)
-        rays[:, :3] = T[:3, 3]
-        np.matmul(d, T[:3, :3].T.astype(np.float32), out=rays[:, 3:])
-        return rays
+        cam = self._camera(intrinsics)
+        rays = np.empty((intrinsics.height, intrinsics.width, 6), dtype=np.float32)
+        _fill_rays(cam.x, cam.y, T[:3, :3].astype(np.float32), T[:3, 3].astype(np.float32), rays)
+        return rays.reshape(-1, 6)
 
     def cast_rays(self, rays: np.ndarray) -> dict[str, np.ndarray]:
         """Open3D's raw ``cast_rays`` on [..., 6] float32 rays, every result as a numpy array."""
@@ -128,50 +185,19 @@ class Open3DRenderer(Renderer):
     # ------------------------------------------------------------------ render
     def render(self, intrinsics: Intrinsics, cam_to_world: np.ndarray,
                modalities: Sequence[str] = RENDER_MODALITIES) -> dict[str, np.ndarray]:
-        want = set(check_modalities(modalities))
+        want = check_modalities(modalities)
         H, W = intrinsics.height, intrinsics.width
         T = check_cam_to_world(cam_to_world)
-        rays = self.make_rays(intrinsics, T)
+        cam = self._camera(intrinsics)
+        R = T[:3, :3].astype(np.float32)
+        rays = np.empty((H, W, 6), dtype=np.float32)
+        _fill_rays(cam.x, cam.y, R, T[:3, 3].astype(np.float32), rays)
         hit = self._rc.cast_rays(o3d.core.Tensor.from_numpy(rays), nthreads=self.threads)
-        prim = hit["primitive_ids"].numpy()  # [H*W] uint32, INVALID_ID on a miss
-        f = np.minimum(prim, self._num_faces).astype(np.intp)  # misses -> background row F
-        valid = f < self._num_faces  # [H*W]
-        out: dict[str, np.ndarray] = {"valid": valid.reshape(H, W)}
-
-        if "depth" in want:
-            depth = hit["t_hit"].numpy()  # [H*W] float32, inf on a miss (fresh array: ours to edit)
-            depth[~valid] = 0.0
-            out["depth"] = depth.reshape(H, W)
-        if "semseg" in want or "instance" in want:
-            lab = self._face_label[f]  # [H*W, 2] uint16
-            if "semseg" in want:
-                out["semseg"] = lab[:, 0].reshape(H, W)
-            if "instance" in want:
-                out["instance"] = lab[:, 1].reshape(H, W)
-        if "normal" in want or "rgb" in want:
-            _, unit = self._camera_dirs(intrinsics)
-            n_cam = self._face_normal[f] @ T[:3, :3].astype(np.float32)  # [H*W, 3] = R^T n per pixel
-            cos = np.einsum("ij,ij->i", n_cam, unit)  # [H*W]; > 0 means we see the back face
-            sign = np.where(cos > 0, np.float32(-1.0), np.float32(1.0))  # face the camera
-            if "normal" in want:
-                n_cam *= sign[:, None]
-                out["normal"] = n_cam.reshape(H, W, 3)
-            if "rgb" in want:
-                out["rgb"] = self._shade(f, hit["primitive_uvs"].numpy(), np.abs(cos)).reshape(H, W, 3)
-        return out
-
-    def _shade(self, f: np.ndarray, bary: np.ndarray, cos: np.ndarray) -> np.ndarray:
-        """[N, 3] uint8 colour of hits on faces ``f`` at barycentrics ``bary`` [N, 2], lit by ``cos``."""
-        w = np.empty((len(f), 1, 3), dtype=np.float32)  # [N, 1, 3] = (1, u, v)
-        w[:, 0, 0] = 1.0
-        w[:, 0, 1:] = bary
-        attr = np.matmul(w, self._face_color[f])[:, 0]  # [N, 5] rgb (0..1) + uv (texels)
-        rgb = attr[:, :3]
-        if self._texture is not None:
-            th, tw = self._tex_shape
-            tx = np.clip(attr[:, 3], 0, tw - 1).astype(np.intp)  # floor = nearest texel (uv >= 0)
-            ty = np.clip(attr[:, 4], 0, th - 1).astype(np.intp)
-            rgb = rgb * (self._texture[ty * tw + tx] * np.float32(1.0 / 255.0))
-        light = cos * np.float32(255.0 * (1.0 - self.ambient)) + np.float32(255.0 * self.ambient)  # [N]
-        rgb = rgb * light[:, None] + np.float32(0.5)  # background rows are 0 -> black
-        return rgb.astype(np.uint8)
+        out = {"valid": np.empty((H, W), dtype=bool), "depth": np.empty((H, W), dtype=np.float32),
+               "semseg": np.empty((H, W), dtype=np.uint16), "instance": np.empty((H, W), dtype=np.uint16),
+               "normal": np.empty((H, W, 3), dtype=np.float32), "rgb": np.empty((H, W, 3), dtype=np.uint8)}
+        _shade_frame(hit["primitive_ids"].numpy(), hit["t_hit"].numpy(), hit["primitive_uvs"].numpy(),
+                     hit["primitive_normals"].numpy(), cam.x, cam.y, cam.gain, R, np.float32(self.ambient),
+                     self._face_class, self._face_instance, self._color, self._uv, self._texture,
+                     out["depth"], out["semseg"], out["instance"], out["normal"], out["rgb"], out["valid"])
+        return {k: out[k] for k in ("valid", *want)}
