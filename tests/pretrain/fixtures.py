@@ -53,5 +53,9 @@ TINY = ["model=tst_vit_test", "logger=none", "image_size=32", "augment=null", "s
 
 
 def pretrain_cfg(data: Path, out: Path, *overrides: str):
+    """The real primary config with the TINY settings; ``overrides`` win (``augment.scale=…`` drops
+    TINY's ``augment=null``)."""
+    keys = {o.split("=")[0] for o in overrides}
+    tiny = [t for t in TINY if not any(k == t.split("=")[0] or k.startswith(t.split("=")[0] + ".") for k in keys)]
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose(config_name="pretrain", overrides=[f"data={data}", f"out={out}", *TINY, *overrides])
+        return compose(config_name="pretrain", overrides=[f"data={data}", f"out={out}", *tiny, *overrides])
