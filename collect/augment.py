@@ -139,7 +139,7 @@ def run(cfg: DictConfig) -> dict:
     if suffix is None:  # every shard was already written (a resumed run): read the suffix back
         _, members = next(raw_samples(list_shards(out_dir)[0]))
         suffix = next(s for s in members if s.split(".")[0] == labeller.name)
-    new = dict(manifest)
+    new = {k: v for k, v in manifest.items() if k not in ("coco", "preview")}  # those files stay with the source
     new["modalities"] = [*(manifest.get("modalities") or []), labeller.name]
     new["members"] = [*(manifest.get("members") or []), suffix]
     new["labellers"] = {**(manifest.get("labellers") or {}), labeller.name: labeller.state()}

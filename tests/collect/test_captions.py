@@ -111,3 +111,17 @@ def test_empty_view_still_gets_several_captions():
 def test_small_objects_below_threshold_are_not_mentioned(min_area):
     caps = captions_for_view(frame(), scene_with_chairs(), n=6, rng=np.random.default_rng(1), min_area=min_area)
     assert not any("chair" in c or "table" in c for c in caps)
+
+
+def test_captions_of_a_rendered_box_room():
+    from tst.envs.camera import Intrinsics, look_at
+    from tst.envs.render.open3d_renderer import Open3DRenderer
+
+    scene = make_box_room()
+    pose = look_at(np.array([0.4, 0.4, 1.6]), np.array([2.0, 1.5, 0.5]))
+    frame = Open3DRenderer(scene).render(Intrinsics.from_fov(64, 64, 90.0), pose)
+    frame["cam_to_world"] = pose
+    caps = captions_for_view(frame, scene, n=5, rng=np.random.default_rng(0))
+    text = " ".join(caps)
+    assert "table" in text and "brown table" in text  # BOX_ROOM_COLORS table = (120, 70, 30), headlight-shaded
+    assert "a room" in text.lower() and len(set(caps)) >= 3
