@@ -90,28 +90,35 @@ def room_at(scene: Scene, xy: np.ndarray) -> str | None:
 
 
 def visible_things(frame: dict, scene: Scene, min_area: float) -> tuple[list[Thing], list[str]]:
-    """Thing instances (largest first) and stuff classes covering at least ``min_area`` of the view."""
-    semseg, instance = frame["semseg"], frame["instance"]  # [H, W] uint16
-    h, w = semseg.shape
+    """Thing instances (largest first) and stuff classes covering at least ``min_area`` of the view.
+
+    Classes come from the instance map through the SCENE's own ``instance_class``/``class_names``:
+    the frame's semseg may already hold split-wide class ids (the collector remaps them).
+    """
+    instance = frame["instance"]  # [H, W] uint16
+    h, w = instance.shape
     depth = frame.get("depth")  # [H, W] float32 metres or None
     rgb = frame["rgb"]  # [H, W, 3] uint8
     names = scene.class_names
     things: list[Thing] = []
-    for inst in np.unique(instance):
+    stuff_area: dict[str, float] = {}
+    ids, counts = np.unique(instance, return_counts=True)
+    for inst, count in zip(ids, counts):
         if inst == 0 or inst >= len(scene.instance_class):
             continue
         name = clean(names[int(scene.instance_class[inst])])
-        m = instance == inst  # [H, W]
-        area = float(m.mean())
-        if name in STUFF or area < min_area:
+        area = float(count) / (h * w)
+        if name in STUFF:
+            stuff_area[name] = stuff_area.get(name, 0.0) + area
             continue
+        if area < min_area:
+            continue
+        m = instance == inst  # [H, W]
         cols = np.nonzero(m)[1]
         d = float(np.median(depth[m])) if depth is not None else 0.0
         things.append(Thing(name, area, float(cols.mean() + 0.5) / w, d, colour_name(rgb[m].mean(0))))
     things.sort(key=lambda t: -t.area)
-    ids, counts = np.unique(semseg, return_counts=True)
-    stuff = [clean(names[c]) for c, k in zip(ids, counts)
-             if 0 < c < len(names) and clean(names[c]) in STUFF and k / (h * w) >= min_area]
+    stuff = [n for n in sorted(stuff_area) if n != "unlabelled" and stuff_area[n] >= min_area]
     return things, stuff
 
 
@@ -123,7 +130,8 @@ def list_phrase(items: list[str]) -> str:
 
 def captions_for_view(frame: dict, scene: Scene, n: int = 5, rng: np.random.Generator | None = None,
                       cam_to_world: np.ndarray | None = None, min_area: float = 0.01) -> list[str]:
-    """``n`` different captions of one rendered view (rgb, depth, semseg, instance; [H, W] maps).
+    """``n`` captions of one rendered view (rgb, instance, optional depth; [H, W] maps), all different
+    as long as ``n`` does not exceed the facts available (then they repeat cyclically).
 
     The camera pose (for the room type) is ``cam_to_world`` or ``frame["cam_to_world"]`` or
     ``frame["meta"]["cam_to_world"]``; without one, a single-room scene still names its room.

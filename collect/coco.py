@@ -16,7 +16,7 @@ Real datasets in COCO format can be swapped in for this output by transfer.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -72,12 +72,15 @@ def instance_annotations(semseg: np.ndarray, instance: np.ndarray, thing_ids: se
 
 
 def export_coco(split_dir: str | Path, out_dir: str | Path, stuff_classes: Iterable[str] = DEFAULT_STUFF_CLASSES,
-                min_area: int = 1, manifest: dict | None = None) -> dict:
+                min_area: int = 1, manifest: dict | None = None,
+                caption_fn: Callable[[dict], list[str]] | None = None) -> dict:
     """Write ``images/``, ``instances.json`` and ``captions.json`` for a labelled split; returns counts.
 
     Fails naming the split when a sample lacks ``semseg`` or ``instance`` (a pretrain split is not
     labelled: collect with ``split=eval`` or ``split=external``). ``manifest`` is read from the split
-    when not given (the collector passes it before the file is written).
+    when not given (the collector passes it before the file is written). ``caption_fn`` makes the
+    captions of samples without a ``K.caption.json`` member from the decoded sample (rgb, depth,
+    semseg, instance, meta).
     """
     split_dir, out_dir = Path(split_dir), Path(out_dir)
     manifest = read_manifest(split_dir) if manifest is None else manifest
@@ -107,10 +110,18 @@ def export_coco(split_dir: str | Path, out_dir: str | Path, stuff_classes: Itera
         images.append({"id": image_id, "file_name": file_name, "width": int(w), "height": int(h),
                        "key": key})
         annotations += instance_annotations(semseg, instance, thing_ids, image_id, len(annotations) + 1, min_area)
+        texts: list[str] = []
         if "caption" in sample:
             value = json.loads(sample["caption"])
-            for text in value.get("captions", []) if isinstance(value, dict) else value:
-                captions.append({"id": len(captions) + 1, "image_id": image_id, "caption": str(text)})
+            texts = value.get("captions", []) if isinstance(value, dict) else value
+        elif caption_fn is not None:
+            decoded = {"rgb": decode_member(f"rgb.{ext}", rgb_bytes), "semseg": semseg, "instance": instance,
+                       "meta": json.loads(sample["meta"]) if "meta" in sample else {}}
+            if "depth" in sample:
+                decoded["depth"] = decode_member("depth.png", sample["depth"])
+            texts = caption_fn(decoded)
+        for text in texts:
+            captions.append({"id": len(captions) + 1, "image_id": image_id, "caption": str(text)})
 
     info = {"description": f"tst COCO export of {split_dir}", "scene_id": manifest.get("scene_id"),
             "split": manifest.get("split")}

@@ -3,7 +3,8 @@
 ``finish_split`` is the one call ``collect/run.py`` makes at the end; it returns the keys to add to
 ``manifest.json`` (the collector writes the manifest, so there is one writer). Per split it adds:
 
-- ``coco``: for labelled splits, a COCO export under ``<split>/coco/`` (images, instances, captions);
+- ``coco``: for labelled splits, a COCO export under ``<split>/coco/`` (images, instances, captions —
+  from the ``K.caption.json`` members, or made here from the scenes when the split has none);
 - ``leakage``: when ``options["leakage_ref"]`` names a pretrain split, how close each view of this
   split comes to a pretrain view (the held-out set must not be the training set seen again);
 - ``preview``: when ``options["preview"]`` is true, a contact sheet and a top-down map (PNG).
@@ -14,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from tst.collect.captions import captions_for_view
 from tst.collect.coco import DEFAULT_STUFF_CLASSES, export_coco
 from tst.collect.leakage import leakage_report, split_poses
 from tst.collect.preview import write_previews
@@ -28,6 +31,22 @@ def is_labelled(manifest: dict) -> bool:
     if mods:
         return "semseg" in mods and "instance" in mods
     return manifest.get("split") in LABELLED_SPLITS
+
+
+def caption_maker(scenes: list[Scene], seed: int):
+    """Captions for samples stored without a caption member, from their scene (None without scenes)."""
+    by_id = {s.scene_id: s for s in scenes}
+    if not by_id:
+        return None
+
+    def make(sample: dict) -> list[str]:
+        meta = sample["meta"]
+        scene = by_id.get(meta.get("scene_id"))
+        if scene is None:
+            raise KeyError(f"sample of scene {meta.get('scene_id')!r} has no scene among {sorted(by_id)}")
+        return captions_for_view(sample, scene, 5, np.random.default_rng([seed, int(meta.get("index", 0))]))
+
+    return make
 
 
 def finish_split(split_dir: Path, scenes: list[Scene], manifest: dict, options: dict[str, Any]) -> dict:
@@ -51,7 +70,8 @@ def finish_split(split_dir: Path, scenes: list[Scene], manifest: dict, options: 
             raise ValueError(f"{split_dir}: coco=true needs a labelled split (semseg + instance); this split "
                              f"stores {manifest.get('modalities')}. Collect with split=eval or split=external.")
         stuff = options.get("stuff_classes") or DEFAULT_STUFF_CLASSES
-        info = export_coco(split_dir, split_dir / "coco", stuff_classes=stuff, manifest=manifest)
+        info = export_coco(split_dir, split_dir / "coco", stuff_classes=stuff, manifest=manifest,
+                           caption_fn=caption_maker(scenes, int(manifest.get("seed") or 0)))
         info["dir"] = "coco"  # relative to the split dir, so the split can be moved
         additions["coco"] = info
     ref = options.get("leakage_ref")

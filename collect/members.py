@@ -28,7 +28,7 @@ def extra_members(frame: dict, extras: list[str], scene: Scene | None = None,
                   rng: np.random.Generator | None = None) -> dict:
     """Derived members named in ``extras`` for one rendered frame (the renderer's output dict).
 
-    ``caption`` needs the ``scene`` (class names, rooms) and the labels (semseg, instance) in the
+    ``caption`` needs the ``scene`` (class names, rooms) and the instance labels in the
     frame; put the pose in ``frame["cam_to_world"]`` so captions can name the room. Its value is
     ``{"captions": [...]}``, which the shard writer stores as ``K.caption.json``.
     """
@@ -39,7 +39,7 @@ def extra_members(frame: dict, extras: list[str], scene: Scene | None = None,
         elif name == "caption":
             if scene is None:
                 raise ValueError("extra member 'caption' needs the scene: call extra_members(frame, extras, scene=…)")
-            missing = [k for k in ("rgb", "semseg", "instance") if k not in frame]
+            missing = [k for k in ("rgb", "instance") if k not in frame]
             if missing:
                 raise ValueError(f"extra member 'caption' needs {missing} in the frame: render the labels "
                                  f"(a labelled split, split=eval or split=external)")

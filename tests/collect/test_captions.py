@@ -125,3 +125,11 @@ def test_captions_of_a_rendered_box_room():
     text = " ".join(caps)
     assert "table" in text and "brown table" in text  # BOX_ROOM_COLORS table = (120, 70, 30), headlight-shaded
     assert "a room" in text.lower() and len(set(caps)) >= 3
+
+
+def test_captions_ignore_split_wide_semseg_ids():
+    """The collector remaps semseg to split-wide ids; names must come from the scene's instances."""
+    f = frame(chairs=2)
+    a = captions_for_view(f, scene_with_chairs(), rng=np.random.default_rng(4))
+    f["semseg"] = (f["semseg"] + 17).astype(np.uint16)  # ids meaning nothing in this scene
+    assert captions_for_view(f, scene_with_chairs(), rng=np.random.default_rng(4)) == a

@@ -130,3 +130,21 @@ def test_export_fails_on_unlabelled_split(tmp_path):
     del m["classes"]
     with pytest.raises(KeyError, match="no class vocabulary"):
         export_coco(split, tmp_path / "coco", manifest=m)
+
+
+def test_finish_split_makes_captions_from_the_scene_when_missing(tmp_path):
+    from tests.envs.fixtures import make_box_room
+
+    split = make_labelled_split(tmp_path / "split", n=3, captions=False)
+    scene = make_box_room(scene_id="hand")  # geometry unused; the label tables match make_view
+    scene.class_names = list(CLASSES)
+    scene.instance_class = np.array([0, 1, 3, 4, 5, 5], np.int32)
+    manifest = json.loads((split / "manifest.json").read_text())
+    add = finish_split(split, [scene], manifest, {})
+    assert add["coco"]["captions"] == 3 * 5
+    caps = _quiet(COCO, str(split / "coco" / "captions.json"))
+    texts = [a["caption"] for a in caps.loadAnns(caps.getAnnIds(imgIds=[1]))]
+    assert len(set(texts)) >= 3 and any("table" in t for t in texts) and any("chair" in t for t in texts)
+    with pytest.raises(KeyError, match="no scene"):
+        scene.scene_id = "other"
+        finish_split(split, [scene], manifest, {})

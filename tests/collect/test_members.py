@@ -35,8 +35,8 @@ def test_caption_fails_clearly():
     with pytest.raises(ValueError, match="needs the scene"):
         extra_members(frame(), ["caption"])
     f = frame()
-    del f["semseg"]
-    with pytest.raises(ValueError, match="semseg"):
+    del f["instance"]
+    with pytest.raises(ValueError, match="instance"):
         extra_members(f, ["caption"], scene=scene_with_chairs())
     with pytest.raises(KeyError, match="caption"):
         extra_members(frame(), ["sam"])
