@@ -112,9 +112,17 @@ class _Camera:
     x: np.ndarray  # [W] float32 (u + 0.5 - cx) / fx
     y: np.ndarray  # [H] float32 (v + 0.5 - cy) / fy
     gain: np.ndarray  # [H, W] float32 (1 - ambient) / |d_cam|: the diffuse weight of n . d_cam
+    rays: np.ndarray  # [H, W, 6] float32 buffer reused by render() (never handed out)
 
 
 class Open3DRenderer(Renderer):
+    """Renders ``scene``; ``threads`` is Embree's thread count for building and casting (0 = all cores).
+
+    The per-pixel kernel runs on the calling thread without the GIL and writes every modality
+    (they all come from the same hit, so asking for fewer saves little); ``render`` returns the ones
+    asked for. One renderer serves one thread at a time (it reuses a private ray buffer).
+    """
+
     name = "open3d"
 
     def __init__(self, scene: Scene, threads: int = 0, ambient: float = 0.3):
@@ -159,7 +167,8 @@ class Open3DRenderer(Renderer):
             x = ((np.arange(K.width) + 0.5 - K.cx) / K.fx).astype(np.float32)  # [W]
             y = ((np.arange(K.height) + 0.5 - K.cy) / K.fy).astype(np.float32)  # [H]
             norm = np.sqrt(x[None, :].astype(np.float64) ** 2 + y[:, None] ** 2 + 1.0)  # [H, W]
-            cam = _Camera(x, y, ((1.0 - self.ambient) / norm).astype(np.float32))
+            cam = _Camera(x, y, ((1.0 - self.ambient) / norm).astype(np.float32),
+                          np.empty((K.height, K.width, 6), dtype=np.float32))
             if len(self._cameras) >= 8:
                 self._cameras.clear()
             self._cameras[intrinsics] = cam
@@ -190,9 +199,8 @@ class Open3DRenderer(Renderer):
         T = check_cam_to_world(cam_to_world)
         cam = self._camera(intrinsics)
         R = T[:3, :3].astype(np.float32)
-        rays = np.empty((H, W, 6), dtype=np.float32)
-        _fill_rays(cam.x, cam.y, R, T[:3, 3].astype(np.float32), rays)
-        hit = self._rc.cast_rays(o3d.core.Tensor.from_numpy(rays), nthreads=self.threads)
+        _fill_rays(cam.x, cam.y, R, T[:3, 3].astype(np.float32), cam.rays)
+        hit = self._rc.cast_rays(o3d.core.Tensor.from_numpy(cam.rays), nthreads=self.threads)
         out = {"valid": np.empty((H, W), dtype=bool), "depth": np.empty((H, W), dtype=np.float32),
                "semseg": np.empty((H, W), dtype=np.uint16), "instance": np.empty((H, W), dtype=np.uint16),
                "normal": np.empty((H, W, 3), dtype=np.float32), "rgb": np.empty((H, W, 3), dtype=np.uint8)}
