@@ -9,7 +9,9 @@ Three tests decide whether a point is free:
 
 - **outside** the building: with ``scene.rooms``, the point is in no room polygon between that
   room's floor and ceiling; without rooms, a ray in one of several horizontal directions, or up,
-  or down, escapes further than ``max_dist`` (the point is not enclosed);
+  or down, escapes further than ``max_dist`` (the point is not enclosed). Open scenes (a block-out
+  floor with furniture, a scan without walls or ceiling) pass ``enclosed=False``: then only the
+  ray down must find a floor;
 - **inside** geometry: most rays from the point in a fixed set of directions hit the BACK of a
   triangle (closed objects are wound with normals pointing out, rooms with normals pointing in);
 - **too close**: the distance to the nearest surface is below the clearance.
@@ -67,12 +69,15 @@ def _polygon_area(p: np.ndarray) -> float:
 
 
 class FreeSpace:
-    def __init__(self, scene: Scene, threads: int = 0, max_dist: float = 30.0):
+    def __init__(self, scene: Scene, threads: int = 0, max_dist: float = 30.0, enclosed: bool = True):
         self.scene = scene
         self.threads = int(threads)
         self.max_dist = float(max_dist)
+        self.enclosed = bool(enclosed)
         self._rc = raycasting_scene(scene, self.threads)
-        self._enclose_dirs = np.concatenate([_horizontal_dirs(16), [[0, 0, 1], [0, 0, -1]]]).astype(np.float32)
+        down = np.array([[0, 0, -1]], dtype=np.float32)
+        self._enclose_dirs = (np.concatenate([_horizontal_dirs(16), [[0, 0, 1]], down]).astype(np.float32)
+                              if self.enclosed else down)
         self._vote_dirs = _sphere_dirs(15)
         self._face_nz = face_normals(scene)[:, 2]  # [F] z of each face's unit normal
 
@@ -108,7 +113,8 @@ class FreeSpace:
         return idx
 
     def _escaped(self, points: np.ndarray) -> np.ndarray:
-        """[n] number of enclosure rays (16 horizontal, up, down) that escape beyond ``max_dist``."""
+        """[n] number of enclosure rays (16 horizontal, up, down; only down when not ``enclosed``) that
+        escape beyond ``max_dist``."""
         return (self._cast(points, self._enclose_dirs)["t"] > self.max_dist).sum(axis=1)
 
     def _diagnose(self, points: np.ndarray, clearance: float) -> dict[str, np.ndarray]:
@@ -211,8 +217,10 @@ class FreeSpace:
             raise NoFreeSpaceError(
                 f"found only {len(out)} of {n} free positions in scene {self.scene.scene_id!r} after {total} "
                 f"candidates (height {height} m above the floor, clearance {clearance} m); rejections: "
-                f"{tally}. Lower the clearance or height, or check that the scene is an enclosed indoor space "
-                f"with a floor (its rooms: {[r.name for r in self.scene.rooms] or 'none'})")
+                f"{tally}. Lower the clearance or height, or check that the scene is an indoor space with a "
+                f"floor (its rooms: {[r.name for r in self.scene.rooms] or 'none'}); 'outside' without rooms "
+                f"means rays escape: use FreeSpace(scene, enclosed=False) for a scene without walls or ceiling; "
+                f"'inside' means most rays hit the backs of faces: normals must face the free space")
         return out
 
     def _candidate_xy(self, k: int, rng: np.random.Generator) -> np.ndarray:

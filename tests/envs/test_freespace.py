@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from tst.envs.camera import look_at
@@ -109,3 +111,19 @@ def test_occupancy_grid_is_the_floor_minus_walls_and_table(fs):
                    np.maximum(np.maximum(TABLE_LO[1] - y, y - TABLE_HI[1]), 0))
     expected = (wall >= 0.17) & (gap >= 0.17)
     np.testing.assert_array_equal(nav, expected)
+
+
+def test_open_scene_without_walls_needs_enclosed_false():
+    room = box_room()
+    keep = np.isin(room.face_instance, [1, 7])  # only the floor and the table: a block-out without walls
+    open_scene = dataclasses.replace(room, faces=room.faces[keep], face_instance=room.face_instance[keep], rooms=[])
+    with pytest.raises(NoFreeSpaceError, match="enclosed=False"):
+        FreeSpace(open_scene).sample_positions(5, np.random.default_rng(0), max_rounds=2)
+    fs = FreeSpace(open_scene, enclosed=False)
+    p = fs.sample_positions(100, np.random.default_rng(0), height=(0.3, 1.8), clearance=0.2)
+    assert (p[:, :2] >= 0).all() and (p[:, 0] <= ROOM[0]).all() and (p[:, 1] <= ROOM[1]).all()  # over the floor
+    gap = np.linalg.norm(np.maximum(np.maximum(TABLE_LO - p, p - TABLE_HI), 0), axis=1)
+    assert np.minimum(gap, p[:, 2]).min() >= 0.2 - 1e-5  # clear of the table and the floor
+    with pytest.raises(PoseError) as err:
+        fs.check_pose(look_at(np.array([5.0, 1.0, 1.0]), np.array([6.0, 1.0, 1.0])))  # beyond the floor
+    assert err.value.reason == "outside_building"
