@@ -13,9 +13,11 @@ from tst.envs.scene import Room, Scene
 from tst.envs.synth.layout import FloorPlan, make_floor_plan
 from tst.envs.synth.mesh import Part
 from tst.envs.synth.rooms import furnish
-from tst.envs.synth.structure import Piece, building
+from tst.envs.synth.structure import Piece, building, door_leaf_box
 from tst.envs.synth.textures import Atlas
 from tst.envs.vocabulary import SYNTH_CLASSES, synth_class_id
+
+PLAN_TRIES = 8
 
 
 def plan_apartment(seed: int = 0, num_rooms: int | None = None, clutter: float = 0.7
@@ -26,11 +28,20 @@ def plan_apartment(seed: int = 0, num_rooms: int | None = None, clutter: float =
     if not 0.0 <= clutter <= 1.0:
         raise ValueError(f"scene.clutter is the chance a surface gets clutter, in [0, 1]; got {clutter}")
     rng = np.random.default_rng([int(seed), 2024])
-    plan = make_floor_plan(rng, num_rooms)
-    pieces = building(rng, plan)
-    for room in plan.rooms:
-        for k, p in enumerate(furnish(room, plan.height, rng, clutter)):
-            pieces.append(Piece(p.cls, p.part, f"{room.kind} {room.index} {p.cls} {k}"))
+    best = None
+    for _ in range(PLAN_TRIES):  # a plan whose rooms cannot hold their essentials is drawn again
+        plan = make_floor_plan(rng, num_rooms)
+        pieces, missing = building(rng, plan), 0
+        for room in plan.rooms:
+            leaves = [door_leaf_box(d, plan) for d in plan.doors if d.swing == room.index]
+            placed, miss = furnish(room, plan.height, rng, clutter, leaves)
+            missing += miss
+            pieces += [Piece(p.cls, p.part, f"{room.kind} {room.index} {p.cls} {k}") for k, p in enumerate(placed)]
+        if best is None or missing < best[0]:
+            best = (missing, plan, pieces)
+        if missing == 0:
+            break
+    _, plan, pieces = best
     return plan, pieces, Atlas(int(seed))
 
 

@@ -71,6 +71,11 @@ class FloorPlan:
     doors: list[DoorPlan]
 
 
+def _cm(x: float) -> float:
+    """Round down to whole centimetres (never up: a rounded width must still fit its range)."""
+    return float(np.floor(float(x) * 100 + 1e-9) / 100)
+
+
 def _split(rng: np.random.Generator, width: float, depth: float, n: int) -> list[tuple]:
     """Cut the footprint into up to ``n`` rectangles, always splitting the largest splittable one."""
     rects = [(0.0, 0.0, width, depth)]
@@ -114,35 +119,55 @@ def _side_of(rect: tuple, axis: int, at: float) -> str:
     return "W" if np.isclose(at, x0) else "E"
 
 
-def _room_kinds(rng: np.random.Generator, areas: list[float]) -> list[str]:
-    """Largest room -> living room, smallest -> bathroom, the rest bedroom/kitchen/office/hallway."""
-    n = len(areas)
-    order = np.argsort(-np.asarray(areas), kind="stable")
+def _room_kinds(rng: np.random.Generator, rects: list[tuple]) -> list[str]:
+    """Largest room -> living room, smallest -> bathroom; of the rest, bedrooms take the roomiest
+    (largest shortest side: a bed needs to fit with space to walk around it), then kitchen,
+    office and hallway in random order."""
+    n = len(rects)
+    areas = np.array([(r[2] - r[0]) * (r[3] - r[1]) for r in rects])
+    short = np.array([min(r[2] - r[0], r[3] - r[1]) for r in rects])
+    order = np.argsort(-areas, kind="stable")
     kinds = [""] * n
-    middle = list(rng.permutation(["bedroom", "kitchen"])) + list(rng.permutation(["office", "hallway", "bedroom"]))
     kinds[order[0]] = "living room"
-    if n >= 2:
-        kinds[order[-1]] = "bathroom" if n >= 3 else "bedroom"
-    for i, k in zip(order[1:-1] if n >= 3 else [], middle):
-        kinds[i] = str(k)
+    if n == 2:
+        kinds[order[1]] = "bedroom"
+    if n >= 3:
+        kinds[order[-1]] = "bathroom"
+        middle = sorted(order[1:-1], key=lambda i: -short[i])
+        others = ["kitchen"] + [str(k) for k in rng.permutation(["office", "hallway"])] + ["office", "hallway"]
+        names = ["bedroom"] + others[:1] + (["bedroom"] if n >= 6 else []) + others[1:]
+        for i, k in zip(middle, names):
+            kinds[i] = k
+        if n >= 4:  # bedroom and kitchen in random order among the two roomiest, so kitchens vary too
+            a, b = middle[0], middle[1]
+            if short[b] >= 2.9 and rng.random() < 0.5:
+                kinds[a], kinds[b] = kinds[b], kinds[a]
     return kinds
 
 
+def _grow(rng: np.random.Generator, edges: dict, seen: set, chosen: list, allowed) -> None:
+    """Add random edges leaving the ``seen`` set, among those ``allowed(edge, seen)``, while any exist."""
+    while True:
+        frontier = [e for e in edges if (e[0] in seen) != (e[1] in seen) and allowed(e, seen)]
+        if not frontier:
+            return
+        e = frontier[int(rng.integers(len(frontier)))]
+        chosen.append(e)
+        seen |= set(e)
+
+
 def _door_tree(rng: np.random.Generator, kinds: list[str], edges: dict) -> list[tuple[int, int]]:
-    """A random spanning tree over rooms (bathroom attached last, as a leaf), plus maybe one loop."""
-    n = len(kinds)
-    core = [i for i in range(n) if kinds[i] != "bathroom"]
+    """A random spanning tree of doors: shared rooms (living room, hallway, kitchen, office) are
+    connected first, then bedrooms and the bathroom hang off them as dead ends (nobody walks
+    through a bedroom to reach the kitchen) unless the plan leaves no other way; plus maybe a loop."""
+    private = ("bedroom", "bathroom")
+    shared = {i for i, k in enumerate(kinds) if k not in private}
     chosen: list[tuple[int, int]] = []
-    seen = {int(np.argmax([k == "living room" for k in kinds]))}
-    for pool in (core, list(range(n))):  # bathroom joins in the second pass (or earlier if it must)
-        while True:
-            frontier = [e for e in edges if (e[0] in seen) != (e[1] in seen) and e[0] in pool and e[1] in pool]
-            if not frontier:
-                break
-            e = frontier[int(rng.integers(len(frontier)))]
-            chosen.append(e)
-            seen |= set(e)
-    rest = [e for e in edges if e not in chosen and "bathroom" not in (kinds[e[0]], kinds[e[1]])]
+    seen = {kinds.index("living room")}
+    _grow(rng, edges, seen, chosen, lambda e, _: e[0] in shared and e[1] in shared)
+    _grow(rng, edges, seen, chosen, lambda e, sn: (e[0] if e[0] in sn else e[1]) in shared)
+    _grow(rng, edges, seen, chosen, lambda e, _: True)
+    rest = [e for e in edges if e not in chosen and e[0] in shared and e[1] in shared]
     if rest and rng.random() < 0.35:
         chosen.append(rest[int(rng.integers(len(rest)))])
     return chosen
@@ -165,7 +190,7 @@ def make_floor_plan(rng: np.random.Generator, num_rooms: int | None = None) -> F
                 s = _shared(rects[i], rects[j])
                 if s is not None and s[3] - s[2] >= DOOR_MIN_SHARED:
                     edges[(i, j)] = s
-        kinds = _room_kinds(rng, [(r[2] - r[0]) * (r[3] - r[1]) for r in rects])
+        kinds = _room_kinds(rng, rects)
         tree = _door_tree(rng, kinds, edges)
         if len(set(sum(tree, ()))) < n and n > 1:
             continue  # some room shares too little wall with the others
@@ -181,7 +206,7 @@ def make_floor_plan(rng: np.random.Generator, num_rooms: int | None = None) -> F
     doors = []
     for i, j in tree:
         axis, at, lo, hi = edges[(i, j)]
-        w = round(float(rng.uniform(0.85, 1.0)), 2)
+        w = _cm(rng.uniform(0.85, min(1.0, hi - lo - 0.6)))  # 0.3 m to each end of the shared wall
         a0 = round(float(rng.uniform(lo + 0.3, hi - 0.3 - w)), 2)
         swing = i if kinds[j] == "hallway" or rng.random() < 0.5 else j
         doors.append(DoorPlan((i, j), axis, at, a0, a0 + w, swing))
@@ -207,7 +232,8 @@ def _add_windows(rng: np.random.Generator, room: RoomPlan, height: float) -> Non
         if length < 1.6 or (k > 0 and rng.random() < 0.4):
             continue
         small = room.kind in ("bathroom", "hallway")
-        w = round(float(rng.uniform(0.6, 0.9) if small else rng.uniform(1.0, min(2.0, length - 0.9))), 2)
+        wmax = length - 0.9  # keep 0.4 m (and rounding room) to the corners
+        w = _cm(rng.uniform(0.6, min(0.9, wmax)) if small else rng.uniform(min(1.0, wmax), min(2.0, wmax)))
         a0 = round(float(rng.uniform(lo + 0.4, hi - 0.4 - w)), 2)
         sill = 1.4 if room.kind == "bathroom" else round(float(rng.uniform(0.8, 1.0)), 2)
         top = round(min(height - 0.25, 2.2), 2)

@@ -57,8 +57,11 @@ def _surface_world(s: Surface, k: int, off) -> Surface:
 class RoomPlacer:
     """Placement state of one room."""
 
-    def __init__(self, room: RoomPlan, height: float, rng: np.random.Generator) -> None:
+    def __init__(self, room: RoomPlan, height: float, rng: np.random.Generator,
+                 blockers: list[tuple] = ()) -> None:
+        """``blockers``: fixed obstacles to walk around (open door leaves), as (lo, hi) corners."""
         self.room, self.height, self.rng = room, height, rng
+        self.blockers = [(np.asarray(lo, np.float64), np.asarray(hi, np.float64)) for lo, hi in blockers]
         x0, y0, x1, y1 = room.inner
         self.lo, self.hi = np.array([x0, y0]), np.array([x1, y1])
         self.placed: list[Placed] = []
@@ -106,7 +109,7 @@ class RoomPlacer:
         free[cx > self.hi[0] - BODY, :] = False
         free[:, cy < self.lo[1] + BODY] = False
         free[:, cy > self.hi[1] - BODY] = False
-        boxes = [(p.lo, p.hi) for p in [*self.placed, *extra] if not (p.walkable or p.hanging)]
+        boxes = [(p.lo, p.hi) for p in [*self.placed, *extra] if not (p.walkable or p.hanging)] + self.blockers
         for lo, hi in boxes:
             if lo[2] > 1.9:
                 continue

@@ -73,13 +73,17 @@ PROGRAMS: dict[str, list[tuple[Builder, str, float]]] = {
 }
 
 
-def furnish(room: RoomPlan, height: float, rng: np.random.Generator, clutter: float = 0.7) -> list[Placed]:
-    """Place a room's program (rebuilding a group a few times when it does not fit), then clutter."""
+def furnish(room: RoomPlan, height: float, rng: np.random.Generator, clutter: float = 0.7,
+            blockers: list[tuple] = ()) -> tuple[list[Placed], int]:
+    """Place a room's program (rebuilding a group a few times when it does not fit), then clutter.
+    ``blockers`` are fixed obstacles the room must stay walkable around (its open door leaves).
+    Returns the placed objects and how many required steps could not be placed."""
     if room.kind not in PROGRAMS:
         raise KeyError(f"no furnishing program for room type {room.kind!r}; known: {sorted(PROGRAMS)}")
-    placer = RoomPlacer(room, height, rng)
+    placer = RoomPlacer(room, height, rng, blockers)
     x0, y0, x1, y1 = room.inner
     longest = max(x1 - x0, y1 - y0) - 0.1
+    missing = 0
     for builder, mode, p in PROGRAMS[room.kind]:
         if p < 1.0 and rng.random() > p:
             continue
@@ -88,5 +92,7 @@ def furnish(room: RoomPlan, height: float, rng: np.random.Generator, clutter: fl
             if placer.place(builder(rng, max_w), mode, tries=25) is not None:
                 break
             max_w *= 0.8
+        else:
+            missing += p == REQ
     placer.add_clutter(clutter)
-    return placer.placed
+    return placer.placed, missing

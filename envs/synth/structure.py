@@ -81,26 +81,43 @@ def _along(axis: int, at: float, a0: float, a1: float, d0: float, d1: float, z0:
     return (at + d0, a0, z0), (at + d1, a1, z1)
 
 
+DOOR_JAMB = 0.05  # m: width of the door frame's jambs
+DOOR_CASING = HALF_WALL + 0.01  # m from the wall centre line: the casing stands 1 cm proud
+
+
+def _swing_sign(door: DoorPlan, plan: FloorPlan) -> float:
+    """+1 when the swing room lies on the + side of the door's wall, else -1."""
+    sw = plan.rooms[door.swing].rect
+    centre = (sw[1] + sw[3]) / 2 if door.axis == 0 else (sw[0] + sw[2]) / 2
+    return 1.0 if centre > door.at else -1.0
+
+
+def door_leaf_box(door: DoorPlan, plan: FloorPlan) -> tuple[tuple, tuple]:
+    """World box of the open door leaf: 4 cm thick, against the hinge jamb, standing at 90 degrees in
+    the swing room (the placer keeps it as an obstacle when it checks that the room stays walkable)."""
+    sgn = _swing_sign(door, plan)
+    leaf_w = door.a1 - door.a0 - 2 * DOOR_JAMB
+    d0, d1 = sorted((sgn * DOOR_CASING, sgn * (DOOR_CASING + leaf_w)))
+    a = door.a0 + DOOR_JAMB
+    return _along(door.axis, door.at, a, a + 0.04, d0, d1, 0.01, 2.0)
+
+
 def door_piece(door: DoorPlan, plan: FloorPlan, rng: np.random.Generator) -> Piece:
     """Frame (two jambs and a head) across both half walls, and the leaf standing open at 90 deg
     in the ``swing`` room against the hinge jamb, so the passage stays clear."""
     ax, at, a0, a1 = door.axis, door.at, door.a0, door.a1
-    depth = HALF_WALL + 0.01  # casing stands 1 cm proud of each wall face
+    depth, j = DOOR_CASING, DOOR_JAMB
     frame_col = (245, 245, 240)
-    j = 0.05  # jamb width
     parts = [
         box(*_along(ax, at, a0, a0 + j, -depth, depth, 0.0, 2.05), MAT["wood"], frame_col, 0.8),
         box(*_along(ax, at, a1 - j, a1, -depth, depth, 0.0, 2.05), MAT["wood"], frame_col, 0.8),
         box(*_along(ax, at, a0 + j, a1 - j, -depth, depth, 2.0, 2.05), MAT["wood"], frame_col, 0.8),
     ]
-    # which way is "into the swing room" across the wall
-    sw = plan.rooms[door.swing].rect
-    centre = (sw[1] + sw[3]) / 2 if ax == 0 else (sw[0] + sw[2]) / 2
-    sgn = 1.0 if centre > at else -1.0
-    leaf_w, t = a1 - a0 - 2 * j, 0.04
-    d0, d1 = sorted((sgn * depth, sgn * (depth + leaf_w)))
+    (lo, hi), sgn = door_leaf_box(door, plan), _swing_sign(door, plan)
+    leaf_w = a1 - a0 - 2 * j
     leaf_col = tuple(int(c) for c in rng.integers(150, 256, 3))
-    parts.append(box(*_along(ax, at, a0 + j, a0 + j + t, d0, d1, 0.01, 2.0), MAT["wood"], leaf_col, 0.8))
+    t = 0.04
+    parts.append(box(lo, hi, MAT["wood"], leaf_col, 0.8))
     hd0, hd1 = sorted((sgn * (depth + leaf_w - 0.12), sgn * (depth + leaf_w - 0.08)))
     parts.append(box(*_along(ax, at, a0 + j + t, a0 + j + t + 0.06, hd0, hd1, 0.98, 1.02), MAT["metal"], (200, 200, 205)))
     return Piece("door", concat(parts), f"door {door.rooms[0]}-{door.rooms[1]}")
