@@ -40,8 +40,10 @@ def two_room_scene() -> Scene:
                  face_instance=np.concatenate(inst).astype(np.int32),
                  instance_class=np.array([0] + [c for _, c in parts] + [1, 2], np.int32),
                  class_names=["unlabelled", "floor", "ceiling", "wall", "table"], scene_id="two_rooms",
-                 rooms=[Room("kitchen", np.array([[0, 0], [3, 0], [3, 3], [0, 3]], np.float32), 0.0, 2.5),
-                        Room("bedroom", np.array([[3, 0], [6, 0], [6, 3], [3, 3]], np.float32), 0.0, 2.5)]).validate()
+                 # like synth apartments, room outlines stop at the wall's face: the doorway is in no room
+                 rooms=[Room("kitchen", np.array([[0, 0], [2.95, 0], [2.95, 3], [0, 3]], np.float32), 0.0, 2.5),
+                        Room("bedroom", np.array([[3.05, 0], [6, 0], [6, 3], [3.05, 3]], np.float32), 0.0, 2.5)]
+                 ).validate()
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +92,12 @@ def test_walk_is_smooth(walk):
 def test_walk_goes_through_the_door_into_the_other_room(scene, walk):
     poses = walk.plan(150, seed=2)
     xy = np.stack([p[:2, 3] for p in poses])
-    rooms = room_index(scene, xy)
-    assert set(rooms.tolist()) == {0, 1}
-    crossings = np.flatnonzero(np.diff(rooms) != 0)
-    for c in crossings:  # every change of room happens in the doorway
+    rooms = room_index(scene, xy)  # -1 while in the doorway (in no room)
+    assert set(rooms.tolist()) >= {0, 1}
+    side = np.where(xy[:, 0] < 3.0, 0, 1)
+    crossings = np.flatnonzero(np.diff(side) != 0)
+    assert len(crossings) >= 1
+    for c in crossings:  # every change of side happens in the doorway
         mid = (xy[c] + xy[c + 1]) / 2
         assert 1.0 < mid[1] < 2.0 and 2.6 < mid[0] < 3.4
     rep = walk.report()
