@@ -164,6 +164,9 @@ class Open3DRenderer(Renderer):
         cam = self._cameras.get(intrinsics)
         if cam is None:
             K = intrinsics
+            if K.width <= 0 or K.height <= 0 or not (K.fx > 0 and K.fy > 0):
+                raise ValueError(f"intrinsics need width, height, fx and fy > 0, got {K}; "
+                                 f"build them with Intrinsics.from_fov(width, height, hfov_deg)")
             x = ((np.arange(K.width) + 0.5 - K.cx) / K.fx).astype(np.float32)  # [W]
             y = ((np.arange(K.height) + 0.5 - K.cy) / K.fy).astype(np.float32)  # [H]
             norm = np.sqrt(x[None, :].astype(np.float64) ** 2 + y[:, None] ** 2 + 1.0)  # [H, W]

@@ -148,6 +148,17 @@ def test_modality_subset_raw_cast_and_bad_input(room_renderer):
         room_renderer.render(K, scaled)
     with pytest.raises(ValueError, match="4x4"):
         room_renderer.render(K, T[:3])
+    with pytest.raises(ValueError, match="fx and fy > 0"):
+        room_renderer.render(Intrinsics(0.0, 10.0, 8.0, 8.0, 16, 16), T)
+
+
+def test_thread_count_does_not_change_the_image(room_renderer):
+    K = Intrinsics.from_fov(48, 40, 80.0)
+    T = look_at(np.array([3.5, 2.6, 2.0]), np.array([1.0, 0.8, 0.4]))
+    a = room_renderer.render(K, T)  # threads=1
+    b = Open3DRenderer(room_renderer.scene, threads=2).render(K, T)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
 def test_built_by_hydra_from_the_renderer_config():
