@@ -118,8 +118,9 @@ def visible_things(frame: dict, scene: Scene, min_area: float) -> tuple[list[Thi
         d = float(np.median(depth[m])) if depth is not None else 0.0
         things.append(Thing(name, area, float(cols.mean() + 0.5) / w, d, colour_name(rgb[m].mean(0))))
     things.sort(key=lambda t: -t.area)
-    stuff = [n for n in sorted(stuff_area) if n != "unlabelled" and stuff_area[n] >= min_area]
-    return things, stuff
+    big_stuff = sorted((n for n in stuff_area if n != "unlabelled" and stuff_area[n] >= min_area),
+                       key=lambda n: (-stuff_area[n], n))
+    return things, big_stuff[:3]  # the three largest: long lists of walls and ceilings read badly
 
 
 def list_phrase(items: list[str]) -> str:
@@ -162,12 +163,14 @@ def captions_for_view(frame: dict, scene: Scene, n: int = 5, rng: np.random.Gene
                     f"{pick('with', 'containing', 'showing')} {list_phrase(counted)}.")
         pool.append(f"{list_phrase(counted)[0].upper()}{list_phrase(counted)[1:]} "
                     f"{pick('in', 'inside')} {place}.")
-        pool.append(f"There {'is' if len(things) == 1 else 'are'} {number(len(things))} "
-                    f"{'object' if len(things) == 1 else 'objects'} in view; the largest is "
-                    f"{article(big.colour + ' ' + big.cls)}.")
+        if len(things) == 1:
+            pool.append(f"There is one object in view: {article(big.colour + ' ' + big.cls)}.")
+        else:
+            pool.append(f"There are {number(len(things))} objects in view; the largest is "
+                        f"{article(big.colour + ' ' + big.cls)}.")
         near = "close to the camera" if 0 < big.depth < NEAR_M else (
             "far from the camera" if big.depth > FAR_M else "in the middle of the view")
-        pool.append(f"{article(big.colour + ' ' + big.cls).capitalize()} {pick('sits', 'stands', 'is')} {near}.")
+        pool.append(f"{article(big.colour + ' ' + big.cls).capitalize()} {pick('is', 'appears', 'can be seen')} {near}.")
         pairs = [(a, b) for a in things[:3] for b in things[:3] if a is not b and a.cls != b.cls]
         if pairs:
             a, b = pairs[int(rng.integers(len(pairs)))]

@@ -125,6 +125,7 @@ def test_captions_of_a_rendered_box_room():
     text = " ".join(caps)
     assert "table" in text and "brown table" in text  # BOX_ROOM_COLORS table = (120, 70, 30), headlight-shaded
     assert "a room" in text.lower() and len(set(caps)) >= 3
+    assert "the largest" not in text  # one object: no superlative
 
 
 def test_captions_ignore_split_wide_semseg_ids():
