@@ -41,6 +41,8 @@ def test_scene_contract(apt0):
     assert (s.texture[0, 0] == 255).all()
     assert s.corner_uv.min() >= 0 and s.corner_uv.max() <= 1
     assert 2_000 < len(s.faces) < 60_000  # modest triangle budget
+    tri = s.vertices[s.faces].astype(np.float64)  # [F, 3, 3]
+    assert (np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1) > 1e-6).all()  # no slivers
     # every instance id is used by some face, and every instance has a class
     assert np.array_equal(np.unique(s.face_instance), np.arange(1, len(s.instance_class)))
     assert (s.instance_class[1:] > 0).all()

@@ -117,3 +117,15 @@ def test_support_check_notices_a_floating_cup():
     lifted = s.vertices.copy()
     lifted[np.unique(s.faces[s.face_instance == i]), 2] += np.float32(0.001)
     assert support_of(type(s)(**{**s.__dict__, "vertices": lifted}), i) is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4, 16))
+def test_more_seeds_are_plausible(seed):
+    """The same physical checks over more seeds (plans, room programs and retries vary a lot)."""
+    s = generate_apartment(seed)
+    assert intersections(s) == []
+    per_room, lab, _ = room_components(s)
+    main = np.bincount(lab[lab > 0]).argmax()
+    assert all(main in ids for ids in per_room)
+    assert len({c for c in np.unique(s.face_class) if c > 0}) >= 20
