@@ -3,7 +3,8 @@
 ``tst preview data=<split dir> out=<dir>`` (or ``tst collect … preview=true``) writes:
 
 - ``contact_sheet.png``: one row per sampled frame, one column per stored image modality
-  (rgb | depth | normal | semseg | instance), with a legend of the classes present. Layout, in
+  (rgb | depth | normal | semseg | instance, then uint8 derived members such as edges or PCA
+  features, by name), with a legend of the classes present. Layout, in
   pixels (tests rely on it): columns ``c`` and rows ``r`` are tiles of ``tile`` x ``tile`` at
   x = PAD + c (tile + PAD), y = HEADER + r (tile + PAD); the sheet is PAD + ncols (tile + PAD) wide
   and HEADER + rows (tile + PAD) + PAD + lines * LEGEND_ROW + PAD high; legend entry k (classes in
@@ -70,7 +71,15 @@ def colourise(modality: str, value: np.ndarray, depth_max: float) -> np.ndarray:
     if modality in ("semseg", "instance"):
         lut = palette(int(value.max()) + 1, instances=modality == "instance")
         return lut[value]
+    if _is_picture(value):  # edges, pseudo modalities stored as uint8 PNG
+        return np.repeat(value[..., None], 3, -1) if value.ndim == 2 else value
     raise KeyError(f"no preview for modality {modality!r}; known: {list(IMAGE_COLUMNS)}")
+
+
+def _is_picture(value) -> bool:
+    """A uint8 grey [H, W] or colour [H, W, 3] image (derived members such as edges or PCA features)."""
+    return isinstance(value, np.ndarray) and value.dtype == np.uint8 and (
+        value.ndim == 2 or (value.ndim == 3 and value.shape[2] == 3))
 
 
 def fit(img: np.ndarray, tile: int, nearest: bool) -> np.ndarray:
@@ -103,6 +112,7 @@ def _png(img: np.ndarray) -> bytes:
 def contact_sheet(samples: list[dict], class_names: dict[int, str], tile: int = 160) -> np.ndarray:
     """[H, W, 3] uint8 sheet of decoded samples (see the module docstring for the exact layout)."""
     cols = [m for m in IMAGE_COLUMNS if any(m in s for s in samples)]
+    cols += sorted({m for s in samples for m, v in s.items() if m not in IMAGE_COLUMNS and _is_picture(v)})
     depths = np.concatenate([s["depth"][s["depth"] > 0] for s in samples if "depth" in s] or [np.ones(1)])
     depth_max = float(np.percentile(depths, 99)) if depths.size else 1.0
     present = sorted({int(c) for s in samples if "semseg" in s for c in np.unique(s["semseg"]) if c > 0})
@@ -174,7 +184,8 @@ def topdown_map(scene: Scene, poses: np.ndarray, hfov_deg: float = 90.0, size: i
         yaw = np.arctan2(fwd[:, 1], fwd[:, 0])
         half, reach = np.radians(hfov_deg) / 2, 0.35
         overlay = img.copy()
-        for p, a in zip(pos, yaw):
+        stride = max(1, len(pos) // 300)  # at most ~300 frusta: a 10k-frame map stays readable
+        for p, a in zip(pos[::stride], yaw[::stride]):
             tri = np.array([p[:2], p[:2] + reach * np.array([np.cos(a - half), np.sin(a - half)]),
                             p[:2] + reach * np.array([np.cos(a + half), np.sin(a + half)])])
             cv2.fillPoly(overlay, [px(tri)], (255, 170, 60))

@@ -102,3 +102,11 @@ def test_missing_split_fails_clearly(tmp_path):
                             "map": False, "map_size": 256})
     with pytest.raises(FileNotFoundError, match="manifest.json"):
         run(cfg)
+
+
+def test_derived_uint8_members_get_their_own_columns():
+    samples = [{**make_view(i), "edges": np.full((64, 64), 255, np.uint8)} for i in range(2)]
+    sheet = contact_sheet(samples, NAMES, 32)
+    assert sheet.shape[1] == PAD + 6 * 36  # rgb, depth, normal, semseg, instance, edges
+    x, y = PAD + 5 * 36, HEADER
+    assert (sheet[y + 10, x + 10] == 255).all()
