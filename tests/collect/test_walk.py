@@ -117,3 +117,13 @@ def test_walk_is_deterministic_and_extends(walk):
 def test_bad_arguments(scene):
     with pytest.raises(ValueError, match="step"):
         WalkPolicy(scene, step=0.0)
+
+
+def test_walk_tours_a_generated_apartment():
+    from tst.envs.synth.generator import generate_apartment
+
+    apt = generate_apartment(0)
+    w = WalkPolicy(apt, FreeSpace(apt))
+    poses = w.plan(250, seed=0)
+    rooms = room_index(apt, np.stack([p[:2, 3] for p in poses]))
+    assert len(set(rooms[rooms >= 0].tolist())) >= 3 and len(w.report()["rooms_visited"]) >= 3
