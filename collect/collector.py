@@ -33,7 +33,7 @@ from tst.envs.scene import Scene
 from tst.shards import SHARD_PATTERN, ShardWriter, encode_sample
 
 RendererFactory = Callable[..., Any]  # called as make_renderer(scene=scene, threads=n) -> Renderer
-RENDERED = ("rgb", "depth", "normal", "semseg", "instance")
+WORKER_PRELOAD = ("tst.collect.collector", "tst.envs.render.open3d_renderer")  # imported once by the forkserver
 
 
 class CollectError(RuntimeError):
@@ -184,44 +184,60 @@ def write_shard(source: FrameSource, k: int, encoder: ThreadPoolExecutor | None,
 
 # ---------------------------------------------------------------------------------------- workers
 _WORKER: dict[str, Any] = {}
+_BARRIER_TIMEOUT_S = 600.0
 
 
-def _init_worker(job: CollectJob, make_renderer: RendererFactory, threads: int, encode_threads: int) -> None:
-    _WORKER["source"] = FrameSource(job, make_renderer, threads)
+def _init_worker(job: CollectJob, make_renderer: RendererFactory, encode_threads: int, barrier: Any) -> None:
+    """Build this worker's renderers once (1 render thread each) and render one frame per scene, so
+    one-time costs (acceleration structure, JIT caches) are paid before the first shard; then wait
+    for the other workers, so that a pool that is ``warm()`` has every process ready."""
+    source = FrameSource(job, make_renderer, threads=1)
+    for s in range(len(job.scenes)):
+        first = int(np.flatnonzero(job.scene_index == s)[0]) if (job.scene_index == s).any() else None
+        if first is not None:
+            source.renderer(s).render(job.intrinsics, job.poses[first], modalities=job.modalities)
+    _WORKER["source"] = source
     _WORKER["encoder"] = ThreadPoolExecutor(encode_threads) if encode_threads > 0 else None
+    barrier.wait(_BARRIER_TIMEOUT_S)
+
+
+def _pool_context() -> mp.context.BaseContext:
+    """forkserver where available: the server imports open3d & co. once (seconds) and every worker
+    forks from it, instead of each spawned worker importing them again; a fork of this process could
+    inherit Embree/TBB thread pools in a broken state, so plain fork is never used."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(list(WORKER_PRELOAD))
+        return ctx
+    return mp.get_context("spawn")
 
 
 def _worker_shard(k: int) -> tuple[int, int]:
     return k, write_shard(_WORKER["source"], k, _WORKER["encoder"])
 
 
-def collect(job: CollectJob, make_renderer: RendererFactory, shards: Sequence[int], workers: int = 1,
-            render_threads: int = 0, encode_threads: int = 2,
-            progress: Callable[[int], None] | None = None) -> int:
-    """Write ``shards`` of ``job``; returns the number of frames written.
+def _ready(_: int) -> bool:
+    return "source" in _WORKER
 
-    ``workers <= 1`` renders in this process with ``render_threads`` (0 = all cores); otherwise
-    ``workers`` spawned processes each build their renderers once with one render thread and take
-    whole shards. ``progress(n)`` is called as frames are written (per frame in-process, per shard
-    from workers).
-    """
-    job.split_dir.mkdir(parents=True, exist_ok=True)
-    done = 0
-    if workers <= 1:
-        source = FrameSource(job, make_renderer, render_threads)
-        encoder = ThreadPoolExecutor(encode_threads) if encode_threads > 0 else None
-        try:
-            for k in shards:
-                done += write_shard(source, k, encoder, on_frame=(lambda: progress(1)) if progress else None)
-        finally:
-            source.close()
-            if encoder:
-                encoder.shutdown()
-        return done
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(job, make_renderer, 1, encode_threads)) as pool:
-        futures = {pool.submit(_worker_shard, k) for k in shards}
+
+class WorkerPool:
+    """``workers`` processes that each render and write whole shards of one job."""
+
+    def __init__(self, job: CollectJob, make_renderer: RendererFactory, workers: int, encode_threads: int = 0):
+        ctx = _pool_context()
+        self.workers = max(1, int(workers))
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                         initargs=(job, make_renderer, encode_threads, ctx.Barrier(self.workers)))
+
+    def warm(self) -> None:
+        """Start every process and return once all have built their renderers (benchmarks time after this)."""
+        assert all(self._pool.map(_ready, range(self.workers)))
+
+    def run(self, shards: Sequence[int], progress: Callable[[int], None] | None = None) -> int:
+        """Write ``shards``; returns frames written. Needs at least ``workers`` shards or a ``warm()``
+        pool (each worker waits in its start-up for the others)."""
+        done = 0
+        futures = {self._pool.submit(_worker_shard, k) for k in shards}
         try:
             while futures:
                 finished, futures = wait(futures, return_when=FIRST_COMPLETED)
@@ -234,4 +250,46 @@ def collect(job: CollectJob, make_renderer: RendererFactory, shards: Sequence[in
             for f in futures:
                 f.cancel()
             raise
+        return done
+
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def collect(job: CollectJob, make_renderer: RendererFactory, shards: Sequence[int], workers: int = 1,
+            render_threads: int = 0, encode_threads: int = 2, in_process: bool | None = None,
+            progress: Callable[[int], None] | None = None) -> int:
+    """Write ``shards`` of ``job``; returns the number of frames written.
+
+    In process (the default for ``workers <= 1``) renders here with ``render_threads`` (0 = all
+    cores); otherwise ``min(workers, len(shards))`` worker processes each build their renderers once
+    with one render thread and take whole shards. ``encode_threads`` (0 = inline) PNG-encode while
+    the next frame is cast. ``progress(n)`` is called as frames are written (per frame in process,
+    per shard from workers).
+    """
+    job.split_dir.mkdir(parents=True, exist_ok=True)
+    shards = list(shards)
+    if not shards:
+        return 0
+    if in_process is None:
+        in_process = workers <= 1
+    if not in_process:
+        with WorkerPool(job, make_renderer, min(workers, len(shards)), encode_threads) as pool:
+            return pool.run(shards, progress)
+    done = 0
+    source = FrameSource(job, make_renderer, render_threads)
+    encoder = ThreadPoolExecutor(encode_threads) if encode_threads > 0 else None
+    try:
+        for k in shards:
+            done += write_shard(source, k, encoder, on_frame=(lambda: progress(1)) if progress else None)
+    finally:
+        source.close()
+        if encoder:
+            encoder.shutdown()
     return done
