@@ -29,7 +29,7 @@ def _hash(split_dir: Path) -> str:
 
 def _cli(out: Path, *overrides: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "offline"}
-    args = [str(TST), "collect", "scene=synth", "scene._target_=tests.envs.fixtures.make_box_room", "~scene.seed",
+    args = [str(TST), "collect", f"hydra.searchpath=[file://{REPO}/tests/collect/configs]", "scene=box_room",
             "logger=none", "resolution=64", "progress=false", f"out={out}", *overrides]
     return subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 

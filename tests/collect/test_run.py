@@ -188,3 +188,10 @@ def test_bad_values_name_the_field(tmp_path):
         run(compose_collect(tmp_path / "b", "rgb_format=webp"))
     with pytest.raises(ValueError, match="'caption' needs labels"):
         run(compose_collect(tmp_path / "c", "extras=[caption]"))
+
+
+def test_debug_tiny_composes_to_small_settings(tmp_path):
+    cfg = compose_collect(tmp_path / "t", "debug=tiny")
+    assert (cfg.frames, cfg.resolution, cfg.shard_size, cfg.logger.kind) == (16, 64, 8, "none")
+    res = run(cfg)
+    assert res["collect/frames"] == 16 and len(list((tmp_path / "t").glob("shard-*.tar"))) == 2
