@@ -56,9 +56,23 @@ def test_cider_is_10_when_every_prediction_equals_its_only_reference():
 def test_missing_java_is_reported(caplog):
     with caplog.at_level(logging.WARNING):
         _, m = _run({1: "a red sofa"}, use_java=False)
-    assert "caption/METEOR are skipped" in caplog.text and "caption/METEOR" not in m
+    assert "caption/METEOR is skipped" in caplog.text and "caption/METEOR" not in m
     assert set(m) == {"caption/BLEU-1", "caption/BLEU-2", "caption/BLEU-3", "caption/BLEU-4",
                       "caption/ROUGE-L", "caption/CIDEr"}
+
+
+def test_java_detection(monkeypatch, caplog):
+    import tst.metrics.captioning as cap
+
+    monkeypatch.setattr(cap.shutil, "which", lambda name: None)  # a machine without a JRE
+    ev = CaptionEvaluator()
+    assert ev.use_java is False
+    ev.process([{"image_id": 1, "captions": ["a red sofa"]}], [{"caption": "a red sofa"}])
+    with caplog.at_level(logging.WARNING):
+        m = ev.evaluate()
+    assert "no `java` on PATH, so caption/METEOR is skipped" in caplog.text and "caption/METEOR" not in m
+    with pytest.raises(RuntimeError, match="no `java` on PATH"):
+        CaptionEvaluator(use_java=True)
 
 
 def test_simple_tokenizer_drops_punctuation_keeps_letters():

@@ -132,9 +132,10 @@ class CaptionEvaluator:
             scores[f"{p}/METEOR"] = float(meteor.compute_score(gts, res)[0])
             del meteor  # stops the Java process now rather than at interpreter exit
         else:
-            log.warning("caption: no `java` on PATH, so %s are skipped (left out of the metrics) and "
-                        "captions are tokenised by a Python stand-in instead of the Stanford PTB tokenizer",
-                        ", ".join(f"{p}/{k}" for k in JAVA_KEYS))
+            why = "use_java=False" if java_available() else "no `java` on PATH"
+            log.warning("caption: %s, so %s is skipped (left out of the metrics) and captions are tokenised "
+                        "by a Python stand-in instead of the Stanford PTB tokenizer",
+                        why, ", ".join(f"{p}/{k}" for k in JAVA_KEYS))
         scores[f"{p}/ROUGE-L"] = float(Rouge().compute_score(gts, res)[0])
         scores[f"{p}/CIDEr"] = float(Cider().compute_score(gts, res)[0])
         return scores
