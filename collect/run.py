@@ -21,6 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tst.collect.collector import CollectError, CollectJob, collect, pending_shards
+from tst.collect.leakage import enforce_separation, split_poses
 from tst.collect.manifest import build_manifest, merge_vocabularies
 from tst.collect.policies.base import PolicyError
 from tst.envs.camera import Intrinsics
@@ -56,6 +57,9 @@ def check_config(cfg: DictConfig) -> None:
             bad("extras", list(cfg.extras), f"known derived members: {list(EXTRAS)}")
         if EXTRAS[e] and cfg.split == "pretrain":
             bad("extras", list(cfg.extras), f"{e!r} needs labels: use it with split=eval or split=external")
+    if cfg.leakage.enforce and (cfg.split != "eval" or not cfg.leakage_ref):
+        bad("leakage.enforce", True, "it keeps eval views away from a pretrain split: use it with split=eval "
+            "and leakage_ref=<pretrain split dir>")
     if cfg.split == "external" and not cfg.external_scenes:
         if "seed" not in cfg.scene:
             bad("external_scenes", [], f"split=external renders OTHER spaces: scene={cfg.scene._target_} has no "
@@ -81,6 +85,26 @@ def plan_seed(seed: int, split: str, scene_index: int) -> int:
     return int(np.random.SeedSequence([seed, _SPLIT_CODE[split], scene_index]).generate_state(1)[0])
 
 
+def separated(policy, want: int, seed: int, ref_poses: np.ndarray, max_dist: float, max_angle: float) -> list:
+    """The first ``want`` planned poses with no reference (pretrain) view within ``max_dist`` metres AND
+    ``max_angle`` degrees; plans up to 16x more to find them, else PolicyError carrying those found.
+
+    Policies plan prefix-stably, so the kept poses do not depend on how many were planned."""
+    m = want
+    while True:
+        poses = policy.plan(m, seed)
+        keep = enforce_separation(np.asarray(poses).reshape(-1, 4, 4), ref_poses, max_dist, max_angle)
+        if len(keep) >= want:
+            return [poses[i] for i in keep[:want]]
+        if len(poses) < m or m >= 16 * want:
+            err = PolicyError(f"only {len(keep)} of {len(poses)} planned eval views keep {max_dist} m / "
+                              f"{max_angle} deg from every view of leakage_ref; lower leakage.max_dist / "
+                              f"leakage.max_angle or collect fewer frames")
+            err.poses = [poses[i] for i in keep]
+            raise err
+        m *= 2
+
+
 def plan(cfg: DictConfig, scenes: list[Scene]) -> tuple[np.ndarray, np.ndarray, dict, str | None]:
     """Poses [N, 4, 4] and scene index [N], interleaving scenes (sample i -> scene i % len(scenes)) so
     that every scene gets an even share and a larger ``frames`` keeps the existing samples.
@@ -91,12 +115,18 @@ def plan(cfg: DictConfig, scenes: list[Scene]) -> tuple[np.ndarray, np.ndarray, 
     k, n = len(scenes), int(cfg.frames)
     per_scene: list[list[np.ndarray]] = []
     reports, failure = {}, None
+    leak = cfg.leakage
+    ref_poses = split_poses(cfg.leakage_ref)[1] if leak.enforce else None
     for j, scene in enumerate(scenes):
         want = n // k + (j < n % k)
         # _convert_=object: the Scene must reach the policy as itself, not as an OmegaConf copy
         policy = instantiate(cfg.policy, scene=scene, free_space=FreeSpace(scene), _convert_="object")
+        seed = plan_seed(int(cfg.seed), cfg.split, j)
         try:
-            poses = policy.plan(want, plan_seed(int(cfg.seed), cfg.split, j))
+            if ref_poses is None:
+                poses = policy.plan(want, seed)
+            else:
+                poses = separated(policy, want, seed, ref_poses, float(leak.max_dist), float(leak.max_angle))
         except PolicyError as e:
             poses, failure = list(getattr(e, "poses", []) or []), f"scene {scene.scene_id!r}: {e}"
         per_scene.append(poses)
