@@ -21,6 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tst.collect.collector import CollectError, CollectJob, collect, pending_shards
+from tst.collect.finalize import finish_split
 from tst.collect.leakage import enforce_separation, split_poses
 from tst.collect.manifest import build_manifest, merge_vocabularies
 from tst.collect.policies.base import PolicyError
@@ -159,37 +160,43 @@ def run(cfg: DictConfig) -> dict:
     already = job.num_frames - sum(len(job.shard_range(k)) for k in todo)
     renderer_spec = OmegaConf.to_container(cfg.renderer, resolve=True)
     workers = min(int(cfg.workers), max(1, len(todo)))
-    logger = make_logger(cfg, split_dir, name=f"collect-{cfg.split}")
-    bar = tqdm(total=job.num_frames, initial=already, unit="frame", desc=f"collect {cfg.split}",
-               disable=not cfg.get("progress", True), dynamic_ncols=True)
-    t0 = time.perf_counter()
-    try:
-        rendered = collect(job, functools.partial(instantiate, renderer_spec, _convert_="object"), todo, workers=workers,
-                           render_threads=int(renderer_spec.get("threads", 0)),
-                           encode_threads=min(4, os.cpu_count() or 1) if workers == 1 else 1, progress=bar.update)
-    finally:
-        bar.close()
-    seconds = time.perf_counter() - t0
-
     options = OmegaConf.to_container(cfg, resolve=True)
-    per_scene = {s.scene_id: int((scene_index == j).sum()) for j, s in enumerate(scenes)}
-    manifest = build_manifest(
-        split=cfg.split, scenes=scenes, class_names=class_names, modalities=[*job.modalities, *job.extras],
-        members=job.member_suffixes(), frames_requested=int(cfg.frames), frames_written=job.num_frames,
-        per_scene=per_scene, seed=int(cfg.seed), config=options, split_dir=split_dir, policy_reports=reports,
-        intrinsics=job.intrinsics.to_dict(), shard_size=job.shard_size)
-    write_json(rd.file("manifest.json"), manifest)
-    metrics = rd.write_metrics({"collect/frames": job.num_frames, "collect/frames_rendered": rendered,
-                                "collect/seconds": round(seconds, 3),
-                                "collect/frames_per_s": round(rendered / seconds, 2) if seconds > 0 else 0.0})
-    logger.log(metrics, step=job.num_frames)
-    logger.summary(metrics)
-    logger.close()
+    with make_logger(cfg, split_dir, name=f"collect-{cfg.split}") as logger:
+        bar = tqdm(total=job.num_frames, initial=already, unit="frame", desc=f"collect {cfg.split}",
+                   disable=not cfg.get("progress", True), dynamic_ncols=True)
+
+        done = [already]  # frames on disk so far (tqdm keeps no count when disabled)
+
+        def progress(n: int) -> None:
+            bar.update(n)
+            done[0] += n
+            if done[0] % job.shard_size == 0 or done[0] == job.num_frames:  # log once per shard
+                logger.log({"collect/frames_done": done[0]}, step=done[0])
+
+        t0 = time.perf_counter()
+        try:
+            rendered = collect(job, functools.partial(instantiate, renderer_spec, _convert_="object"), todo,
+                               workers=workers, render_threads=int(renderer_spec.get("threads", 0)),
+                               encode_threads=min(4, os.cpu_count() or 1) if workers == 1 else 1, progress=progress)
+        finally:
+            bar.close()
+        seconds = time.perf_counter() - t0
+
+        per_scene = {s.scene_id: int((scene_index == j).sum()) for j, s in enumerate(scenes)}
+        manifest = build_manifest(
+            split=cfg.split, scenes=scenes, class_names=class_names, modalities=[*job.modalities, *job.extras],
+            members=job.member_suffixes(), frames_requested=int(cfg.frames), frames_written=job.num_frames,
+            per_scene=per_scene, seed=int(cfg.seed), config=options, split_dir=split_dir, policy_reports=reports,
+            intrinsics=job.intrinsics.to_dict(), shard_size=job.shard_size)
+        write_json(rd.file("manifest.json"), manifest)
+        metrics = rd.write_metrics({"collect/frames": job.num_frames, "collect/frames_rendered": rendered,
+                                    "collect/seconds": round(seconds, 3),
+                                    "collect/frames_per_s": round(rendered / seconds, 2) if seconds > 0 else 0.0})
+        logger.log(metrics, step=job.num_frames)
+        logger.summary(metrics)
     if failure is not None:
         raise CollectError(f"the policy could not reach frames={cfg.frames}: {failure}. Kept the {job.num_frames} "
                            f"frames it could plan in {split_dir} (manifest.json says complete=false).")
-    from tst.collect.finalize import finish_split
-
     manifest.update(finish_split(Path(split_dir), scenes, manifest, options))
     write_json(rd.file("manifest.json"), manifest)
     return {**metrics, "split_dir": str(split_dir), "content_hash": manifest["content_hash"]}

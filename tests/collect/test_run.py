@@ -45,6 +45,8 @@ def test_pretrain_split_follows_the_shard_contract(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["collect/frames"] == 10 and metrics["collect/frames_per_s"] > 0
     assert (out / "config.yaml").exists() and (out / "provenance.json").exists()
+    logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["collect/frames_done"] for r in logged if "collect/frames_done" in r] == [4, 8, 10]  # per shard
 
     # every stored pixel is what the renderer gives for the pose written in meta.json
     renderer = Open3DRenderer(make_box_room(), threads=1)
