@@ -1,0 +1,93 @@
+"""Captioning task: tokenizer + transformer decoder on ViT tokens, scored with pycocoevalcap.
+
+Same interface as :class:`tst.transfer.tasks.semseg.SemSegTask`. A sample's ``caption`` member is
+``{"captions": [...]}`` (what collect writes), a list of strings or one string. Training picks one
+non-empty reference per sample at random each step (teacher forcing); samples without any caption
+are left out of the loss. Prediction decodes greedily or with beam search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tst.transfer.caption_model import CaptionModel
+from tst.transfer.tokenizer import CaptionTokenizer
+
+from tst.metrics.captioning import CaptionEvaluator
+
+DECODING = ("greedy", "beam")
+
+
+def caption_texts(value: Any) -> list[str]:
+    """A sample's caption member -> its list of reference strings (empty ones dropped)."""
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        if "captions" not in value:
+            raise ValueError(f"caption member has no 'captions' field: {sorted(value)}; "
+                             "expected {\"captions\": [\"…\", …]}")
+        value = value["captions"]
+    if isinstance(value, str):
+        value = [value]
+    return [c for c in value if isinstance(c, str) and c.strip()]
+
+
+def train_tokenizer(captions: Iterable[Any], min_freq: int = 1) -> CaptionTokenizer:
+    """Build the word vocabulary from the training split's caption members."""
+    return CaptionTokenizer.train((t for v in captions for t in caption_texts(v)), min_freq=min_freq)
+
+
+class CaptionTask:
+    name = "caption"
+    modalities = ("rgb", "caption")
+
+    def __init__(self, tokenizer: CaptionTokenizer, max_len: int = 32, decoding: str = "greedy",
+                 beam_size: int = 3, model_kwargs: Mapping | None = None, use_java: bool | None = None):
+        if decoding not in DECODING:
+            raise KeyError(f"unknown decoding {decoding!r}; known: {list(DECODING)}")
+        self.tokenizer, self.max_len, self.decoding, self.beam_size = tokenizer, max_len, decoding, beam_size
+        self.model_kwargs, self.use_java = dict(model_kwargs or {}), use_java
+
+    def build_model(self, encoder: nn.Module) -> CaptionModel:
+        t = self.tokenizer
+        return CaptionModel(encoder, t.vocab_size, pad_id=t.pad_id, bos_id=t.bos_id, eos_id=t.eos_id,
+                            max_len=self.max_len, **self.model_kwargs)
+
+    def loss(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        rows, seqs = [], []
+        for i, v in enumerate(batch["caption"]):
+            texts = caption_texts(v)
+            if texts:
+                pick = texts[int(torch.randint(len(texts), ()))]
+                rows.append(i)
+                seqs.append(torch.tensor(self.tokenizer.encode(pick, self.max_len)))
+        rgb = batch["rgb"]
+        if not rows:  # no caption in the whole batch: nothing to learn from it
+            return {"loss": sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0}
+        tokens = nn.utils.rnn.pad_sequence(seqs, batch_first=True, padding_value=self.tokenizer.pad_id)
+        return {"loss": model.loss(rgb[rows], tokens.to(rgb.device))}  # tokens [B', T]
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module, batch: Mapping[str, Any]) -> list[dict[str, str]]:
+        if self.decoding == "beam":
+            ids = model.beam(batch["rgb"], beam_size=self.beam_size)
+        else:
+            ids = model.greedy(batch["rgb"])
+        return [{"caption": self.tokenizer.decode(s)} for s in ids]
+
+    def ground_truth(self, batch: Mapping[str, Any], image_ids: list[int]) -> list[dict[str, Any]]:
+        return [{"image_id": i, "captions": caption_texts(v)} for i, v in zip(image_ids, batch["caption"])]
+
+    def evaluator(self) -> CaptionEvaluator:
+        return CaptionEvaluator(use_java=self.use_java)
+
+    def head_config(self) -> dict[str, Any]:
+        return {"task": self.name, "max_len": self.max_len, "decoding": self.decoding,
+                "beam_size": self.beam_size, "model_kwargs": self.model_kwargs, "tokenizer": "tokenizer.json"}
+
+    def save_artifacts(self, out_dir: str | Path) -> list[Path]:
+        return [self.tokenizer.save(Path(out_dir) / "tokenizer.json")]

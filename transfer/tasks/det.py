@@ -1,0 +1,84 @@
+"""Object detection task: boxes from the shards' instance + semseg maps, torchvision Faster R-CNN, COCOeval.
+
+Same interface as :class:`tst.transfer.tasks.semseg.SemSegTask`. A sample's ground-truth boxes are
+the tight boxes of its instances (``instance`` id map), each labelled with the majority ``semseg``
+class inside it; instances of unlabelled or unmapped classes (``label_lut``) are dropped, so an image
+may well have no box at all (torchvision trains on it as background only). Inside the model labels
+are contiguous ``1..K``; predictions are mapped back to the vocabulary's class ids, which are also
+the COCO category ids of the results file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tst.transfer.class_map import apply_lut
+from tst.transfer.det_model import boxes_from_instances, build_detector
+
+from tst.metrics.detection import DetectionEvaluator
+
+
+class DetTask:
+    name = "det"
+    modalities = ("rgb", "semseg", "instance")
+
+    def __init__(self, class_names: Mapping[int, str], image_size: int, label_lut: np.ndarray | None = None,
+                 ignore_id: int = 0, min_pixels: int = 4, model_kwargs: Mapping | None = None):
+        self.class_names = {int(k): str(v) for k, v in class_names.items() if int(k) != ignore_id}
+        if not self.class_names:
+            raise ValueError("DetTask: the class vocabulary has no class besides the ignore id")
+        self.image_size, self.label_lut, self.ignore_id = int(image_size), label_lut, ignore_id
+        self.min_pixels, self.model_kwargs = min_pixels, dict(model_kwargs or {})
+        self.ids = torch.tensor(sorted(self.class_names), dtype=torch.long)  # [K]: label k+1 -> class id
+        self._to_label = {int(c): k + 1 for k, c in enumerate(self.ids)}
+
+    def build_model(self, encoder: nn.Module) -> nn.Module:
+        return build_detector(encoder, len(self.ids), self.image_size, **self.model_kwargs)
+
+    def boxes(self, batch: Mapping[str, Any]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per sample: boxes [N, 4] xyxy and class ids [N] in the head's vocabulary."""
+        sem = batch["semseg"]
+        if self.label_lut is not None:
+            sem = apply_lut(sem, self.label_lut, self.ignore_id)
+        out = []
+        for inst, s in zip(batch["instance"], sem):
+            b, c = boxes_from_instances(inst.cpu(), s.cpu(), self.min_pixels)
+            keep = torch.tensor([int(x) in self._to_label for x in c], dtype=torch.bool)
+            out.append((b[keep], c[keep]))
+        return out
+
+    def loss(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        if not model.training:
+            raise RuntimeError("DetTask.loss needs model.train(): torchvision detectors return losses only then")
+        dev = batch["rgb"].device
+        targets = [{"boxes": b.to(dev), "labels": torch.tensor([self._to_label[int(x)] for x in c],
+                                                               dtype=torch.long, device=dev)}
+                   for b, c in self.boxes(batch)]
+        losses = model(list(batch["rgb"]), targets)  # torchvision: dict of RPN and RoI-head losses
+        return {"loss": sum(losses.values()), **{k: v.detach() for k, v in losses.items()}}
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module, batch: Mapping[str, Any]) -> list[dict[str, torch.Tensor]]:
+        if model.training:
+            raise RuntimeError("DetTask.predict needs model.eval(): torchvision detectors predict only then")
+        ids = self.ids.to(batch["rgb"].device)
+        return [{"boxes": o["boxes"].cpu(), "scores": o["scores"].cpu(), "labels": ids[o["labels"] - 1].cpu()}
+                for o in model(list(batch["rgb"]))]
+
+    def ground_truth(self, batch: Mapping[str, Any], image_ids: list[int]) -> list[dict[str, Any]]:
+        return [{"image_id": i, "boxes": b, "labels": c} for i, (b, c) in zip(image_ids, self.boxes(batch))]
+
+    def evaluator(self) -> DetectionEvaluator:
+        return DetectionEvaluator(categories=self.class_names)
+
+    def head_config(self) -> dict[str, Any]:
+        return {"task": self.name, "image_size": self.image_size, "model_kwargs": self.model_kwargs,
+                "class_names": self.class_names}
+
+    def save_artifacts(self, out_dir: str | Path) -> list[Path]:
+        return []

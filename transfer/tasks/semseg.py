@@ -1,0 +1,84 @@
+"""Semantic segmentation task: what the shared finetuning loop needs to train and evaluate a seg head.
+
+Every task object offers the same methods, so one loop drives all of them:
+``build_model(encoder)``, ``loss(model, batch) -> {"loss", …}``, ``predict(model, batch) -> outputs``,
+``ground_truth(batch, image_ids) -> inputs`` (for the evaluator), ``evaluator()``, ``head_config()``
+and ``save_artifacts(dir)``. Batches are ``tst.dataset.collate`` dicts (``rgb`` [B, 3, H, W] in [0, 1]).
+
+Labels: ``class_names`` is the vocabulary the head predicts (id -> name, 0 = unlabelled). When the
+training set uses another vocabulary, ``label_lut`` (from ``tst.transfer.class_map.map_classes``)
+maps its ids first; unmapped classes become unlabelled and are ignored by the loss and the metric.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tst.transfer.class_map import apply_lut
+from tst.transfer.seg_head import SegModel, build_seg_head
+
+from tst.metrics.semseg import SemSegEvaluator
+
+
+class SemSegTask:
+    name = "semseg"
+    modalities = ("rgb", "semseg")
+
+    def __init__(self, class_names: Mapping[int, str], head: str = "uper", head_kwargs: Mapping | None = None,
+                 label_lut: np.ndarray | None = None, ignore_id: int = 0):
+        self.class_names = {int(k): str(v) for k, v in class_names.items() if int(k) != ignore_id}
+        if not self.class_names:
+            raise ValueError("SemSegTask: the class vocabulary has no class besides the ignore id")
+        self.head, self.head_kwargs = head, dict(head_kwargs or {})
+        self.label_lut, self.ignore_id = label_lut, ignore_id
+        self.ids = torch.tensor(sorted(self.class_names), dtype=torch.long)  # [K] channel -> class id
+        to_index = torch.full((int(self.ids.max()) + 1,), -1, dtype=torch.long)
+        to_index[self.ids] = torch.arange(len(self.ids))
+        self._to_index = to_index  # class id -> channel, -1 = ignored
+
+    def build_model(self, encoder: nn.Module) -> SegModel:
+        return SegModel(encoder, build_seg_head(self.head, encoder, len(self.ids), **self.head_kwargs))
+
+    def labels(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """semseg [B, H, W] in the head's vocabulary (external ids mapped, unknown ids -> ignore_id)."""
+        y = batch["semseg"]
+        if self.label_lut is not None:
+            y = apply_lut(y, self.label_lut, self.ignore_id)
+        return y
+
+    def _targets(self, y: torch.Tensor) -> torch.Tensor:
+        lut = self._to_index.to(y.device)
+        ok = (y >= 0) & (y < len(lut))
+        return torch.where(ok, lut[torch.where(ok, y, 0)], -1)  # [B, H, W] channel or -1
+
+    def loss(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        logits = model(batch["rgb"])  # [B, K, H, W]
+        target = self._targets(self.labels(batch).to(logits.device))  # [B, H, W]
+        if not bool((target >= 0).any()):  # a batch without labelled pixels teaches nothing
+            return {"loss": logits.sum() * 0.0}
+        return {"loss": F.cross_entropy(logits, target, ignore_index=-1)}
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module, batch: Mapping[str, Any]) -> list[dict[str, torch.Tensor]]:
+        logits = model(batch["rgb"])  # [B, K, H, W]
+        pred = self.ids.to(logits.device)[logits.argmax(1)]  # [B, H, W] class ids
+        return [{"semseg": p.cpu()} for p in pred]
+
+    def ground_truth(self, batch: Mapping[str, Any], image_ids: list[int]) -> list[dict[str, Any]]:
+        return [{"image_id": i, "semseg": y.cpu()} for i, y in zip(image_ids, self.labels(batch))]
+
+    def evaluator(self) -> SemSegEvaluator:
+        return SemSegEvaluator(self.class_names, ignore_index=self.ignore_id)
+
+    def head_config(self) -> dict[str, Any]:
+        return {"task": self.name, "head": self.head, "head_kwargs": self.head_kwargs,
+                "class_names": self.class_names}
+
+    def save_artifacts(self, out_dir: str | Path) -> list[Path]:
+        return []
