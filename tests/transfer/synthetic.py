@@ -60,3 +60,26 @@ def evaluate(task, model: torch.nn.Module, batch: dict) -> dict:
     ids = list(range(len(batch["rgb"])))
     ev.process(task.ground_truth(batch, ids), task.predict(model, batch))
     return ev.evaluate()
+
+
+def write_split(split_dir, n: int = 8, seed: int = 0, classes: dict | None = None):
+    """``make_batch`` written as a real split directory (shards + manifest.json with ``classes``)."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from tst.shards import ShardWriter, encode_sample
+
+    b = make_batch(n, seed=seed)
+    with ShardWriter(split_dir, shard_size=4) as w:
+        for i in range(n):
+            sample = {"rgb": (b["rgb"][i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8),
+                      "semseg": b["semseg"][i].numpy().astype(np.uint16),
+                      "instance": b["instance"][i].numpy().astype(np.uint16),
+                      "caption": b["caption"][i]}
+            w.write(f"{i:06d}", encode_sample(sample))
+    classes = classes or {0: "unlabelled", **VOCAB}
+    manifest = {"split": "external", "classes": {str(k): v for k, v in classes.items()}, "counts": {"external": n}}
+    (Path(split_dir) / "manifest.json").write_text(json.dumps(manifest))
+    return Path(split_dir)

@@ -1,0 +1,246 @@
+"""``tst transfer``: finetune (or probe) a task head on an external labelled split; one loop for every task.
+
+    tst transfer task=semseg|det|caption init=scratch|<encoder export> data=<external split> steps=N out=…
+
+The task object (``tst.transfer.tasks``) supplies the model, loss, postprocess and evaluator; this
+loop only reads batches, schedules the lr (warmup + cosine, layer-wise decay for full finetuning,
+frozen encoder for ``protocol=probe``), steps, checkpoints, and evaluates on the held-out samples.
+The run directory gets ``metrics.json`` (``semseg/mIoU``, ``det/AP``, ``caption/CIDEr``, … plus
+``transfer/*`` speeds), ``head.pt`` (weights + head config + encoder description),
+``class_map.json`` and the predictions in standard formats.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tst.pretrain.loop import lr_at, restore_rng, sample_index
+from tst.transfer.class_map import as_vocab, map_classes
+from tst.transfer.lr_decay import freeze, param_groups
+from tst.transfer.tasks.caption import CaptionTask, train_tokenizer
+from tst.transfer.tasks.det import DetTask
+from tst.transfer.tasks.semseg import SemSegTask
+
+from tst.atomic import write_json
+from tst.checkpoint import CheckpointError, load_checkpoint, load_encoder, save_checkpoint
+from tst.dataset import ShardDataset, collate
+from tst.models.vit import create_encoder
+from tst.rundir import open_run_dir
+from tst.runlog import make_logger
+from tst.shards import read_manifest
+
+log = logging.getLogger(__name__)
+TASKS = ("semseg", "det", "caption")
+PROTOCOLS = ("finetune", "probe")
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Fail before any work on values that cannot work, naming the field and the fix."""
+    def bad(field: str, value: Any, fix: str) -> None:
+        raise ValueError(f"transfer config: {field}={value!r} is invalid; {fix}")
+
+    if cfg.task.name not in TASKS:
+        bad("task", cfg.task.name, f"choose one of {list(TASKS)}")
+    if cfg.protocol not in PROTOCOLS:
+        bad("protocol", cfg.protocol, f"choose one of {list(PROTOCOLS)}")
+    for key in ("steps", "batch_size", "eval_batch_size"):
+        if not isinstance(cfg[key], int) or cfg[key] < 1:
+            bad(key, cfg[key], "it must be an integer >= 1")
+    if cfg.val is None and not 0.0 < float(cfg.val_fraction) < 1.0:
+        bad("val_fraction", cfg.val_fraction, "hold out a fraction in (0, 1), or give val=<split dir>")
+    if not cfg.data:
+        bad("data", cfg.data, "give the external labelled split directory written by `tst collect split=external`")
+
+
+def build_encoder(cfg: DictConfig) -> tuple[torch.nn.Module, dict]:
+    """``init=scratch``: a fresh ``model=`` ViT; otherwise the encoder export at ``init``."""
+    if cfg.init in (None, "scratch"):
+        enc = create_encoder(cfg.model.name, modalities=["rgb"], img_size=int(cfg.image_size),
+                             patch_size=int(cfg.model.patch_size))
+        return enc, {"init": "scratch", "model_name": cfg.model.name, "patch_size": enc.patch_size}
+    enc, info = load_encoder(cfg.init)
+    return enc.train(), {"init": str(cfg.init), **info}
+
+
+def vocabularies(cfg: DictConfig) -> tuple[dict[int, str], np.ndarray, list[str], dict[int, str]]:
+    """(test-space vocabulary the head predicts, lut external id -> it, unmapped names, external vocabulary)."""
+    src = as_vocab(read_manifest(cfg.data).get("classes") or {}, f"{cfg.data}/manifest.json 'classes'")
+    dst = as_vocab(read_manifest(cfg.vocab)["classes"], f"{cfg.vocab}/manifest.json") if cfg.vocab else dict(src)
+    keep = cfg.task.get("classes")
+    if keep:  # e.g. detect objects only, not floor/wall
+        missing = sorted(set(keep) - set(dst.values()))
+        if missing:
+            raise ValueError(f"task.classes names {missing}, which are not in the vocabulary {sorted(dst.values())}")
+        dst = {i: n for i, n in dst.items() if i == 0 or n in keep}
+    synonyms = OmegaConf.to_container(cfg.synonyms) if cfg.get("synonyms") else None
+    lut, unmapped = map_classes(src, dst, synonyms) if src else (np.zeros(1, np.int64), [])
+    return dst, lut, unmapped, src
+
+
+def build_task(cfg: DictConfig, dst: dict[int, str], lut: np.ndarray, train: ShardDataset, idx: list[int]):
+    t = cfg.task
+    kwargs = OmegaConf.to_container(t.get("model_kwargs") or {}, resolve=True)
+    if t.name == "semseg":
+        # the linear probe has nothing to size: model_kwargs (the UPerNet width) only apply to head=uper
+        return SemSegTask(dst, head=t.head, head_kwargs=kwargs if t.head != "linear" else {}, label_lut=lut)
+    if t.name == "det":
+        return DetTask(dst, int(cfg.image_size), label_lut=lut, min_pixels=int(t.min_pixels), model_kwargs=kwargs)
+    tok = train_tokenizer((train[i]["caption"] for i in idx), min_freq=int(t.min_freq))
+    return CaptionTask(tok, max_len=int(t.max_len), decoding=t.decoding, beam_size=int(t.beam_size),
+                       model_kwargs=kwargs)
+
+
+def split_indices(cfg: DictConfig, n: int) -> tuple[list[int], list[int] | None]:
+    """Train / held-out sample indices of ``data`` (a seeded permutation), or all of it when ``val`` is given."""
+    if cfg.val is not None:
+        return list(range(n)), None
+    n_val = max(1, math.ceil(float(cfg.val_fraction) * n))
+    if n_val >= n:
+        raise ValueError(f"{cfg.data} has {n} samples: too few to hold out val_fraction={cfg.val_fraction}; "
+                         f"give val=<split dir> or collect more frames")
+    perm = np.random.default_rng([int(cfg.seed), 7]).permutation(n).tolist()
+    return sorted(perm[n_val:]), sorted(perm[:n_val])
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def load_batch(ds: ShardDataset, indices: list[int], device: torch.device) -> dict[str, Any]:
+    return to_device(collate([ds[i] for i in indices]), device)
+
+
+def write_predictions(task, ev, outputs: list[tuple[list[str], list[dict]]], out_dir: Path) -> Path:
+    """Standard formats: COCO results json (det), caption results json, uint16 label PNGs (semseg)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if task.name == "det":
+        return ev.save_results(out_dir / "det_results.json")
+    if task.name == "caption":
+        return ev.save_results(out_dir / "captions_results.json")
+    for keys, outs in outputs:
+        for k, o in zip(keys, outs):
+            cv2.imwrite(str(out_dir / f"{k}.semseg.png"), o["semseg"].numpy().astype(np.uint16))
+    return out_dir
+
+
+def evaluate(task, model, ds: ShardDataset, indices: list[int], batch_size: int, device: torch.device,
+             out_dir: Path) -> tuple[dict[str, float], float]:
+    """Run the task's evaluator over ``indices``; returns (metrics, images/s) and writes predictions."""
+    model.eval()
+    ev, kept, t0 = task.evaluator(), [], time.perf_counter()
+    for lo in range(0, len(indices), batch_size):
+        idx = indices[lo:lo + batch_size]
+        batch = load_batch(ds, idx, device)
+        outs = task.predict(model, batch)
+        ev.process(task.ground_truth(batch, idx), outs)
+        if task.name == "semseg":
+            kept.append((batch["__key__"], outs))
+    seconds = time.perf_counter() - t0
+    metrics = ev.evaluate()
+    write_predictions(task, ev, kept, out_dir)
+    return metrics, len(indices) / seconds if seconds > 0 else 0.0
+
+
+def run(cfg: DictConfig) -> dict:
+    check_config(cfg)
+    rd = open_run_dir(cfg, may_differ=("steps",))
+    run_path, ckpt_path = rd.path, rd.path / "ckpt.pt"
+    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
+                          else ("cpu" if cfg.device == "auto" else cfg.device))
+    torch.manual_seed(int(cfg.seed))
+
+    dst, lut, unmapped, src = vocabularies(cfg)
+    write_json(rd.file("class_map.json"), {"source": {str(k): v for k, v in src.items()},
+                                           "target": {str(k): v for k, v in dst.items()},
+                                           "lut": lut.tolist(), "unmapped": unmapped})
+    modalities = {"semseg": SemSegTask, "det": DetTask, "caption": CaptionTask}[cfg.task.name].modalities
+    data = ShardDataset(cfg.data, modalities)
+    train_idx, val_idx = split_indices(cfg, len(data))
+    val_ds = ShardDataset(cfg.val, modalities) if cfg.val is not None else data
+    val_idx = list(range(len(val_ds))) if val_idx is None else val_idx
+    task = build_task(cfg, dst, lut, data, train_idx)
+
+    encoder, enc_info = build_encoder(cfg)
+    model = task.build_model(encoder).to(device)
+    probe = cfg.protocol == "probe"
+    if probe:
+        freeze(encoder)
+    groups = param_groups(model, encoder, float(cfg.lr), float(cfg.weight_decay),
+                          1.0 if probe else float(cfg.layer_decay))
+    optimizer = torch.optim.AdamW(groups, betas=tuple(cfg.betas))
+    schedule = dict(lr=float(cfg.lr), warmup=int(cfg.warmup), steps=int(cfg.steps), min_lr=float(cfg.min_lr))
+    plain_cfg = OmegaConf.to_container(cfg, resolve=True)
+    head_info = {"head_config": task.head_config(), "encoder": enc_info, "protocol": cfg.protocol}
+    task.save_artifacts(run_path)
+
+    step = 0
+    if ckpt_path.exists() and not cfg.resume:
+        raise CheckpointError(f"{run_path} already holds a checkpoint; pass resume=true to continue it, "
+                              f"overwrite=true to start again, or another out=<dir>")
+    if cfg.resume and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        restore_rng(state["rng"])
+        step = int(state["step"])
+
+    def checkpoint(path: Path, with_optimizer: bool) -> None:
+        save_checkpoint(path, model=model, model_name=f"{cfg.task.name}_head", modalities=list(modalities), step=step,
+                        config=plain_cfg, optimizer=optimizer if with_optimizer else None, schedule=schedule,
+                        rng={"torch": torch.get_rng_state()}, data_position=step * int(cfg.batch_size),
+                        extra=head_info)
+
+    print(f"transfer: task={cfg.task.name} protocol={cfg.protocol} init={enc_info['init']} on {device}; "
+          f"{len(train_idx)} train / {len(val_idx)} eval samples; {len(dst) - (0 in dst)} classes"
+          + (f"; unmapped external classes (ignored): {unmapped}" if unmapped else ""), flush=True)
+    bs, rates, last = int(cfg.batch_size), [], float("nan")
+    with make_logger(cfg, run_path, name=run_path.name) as logger:
+        while step < int(cfg.steps):
+            t0 = time.perf_counter()
+            lr = lr_at(step, **schedule)
+            for g in optimizer.param_groups:
+                g["lr"] = lr * g["lr_scale"]
+            pos = step * bs
+            batch = load_batch(data, [train_idx[sample_index(pos + j, len(train_idx), int(cfg.seed))[0]]
+                                      for j in range(bs)], device)
+            model.train()
+            if probe:
+                encoder.eval()
+            out = task.loss(model, batch)
+            if not torch.isfinite(out["loss"]):
+                raise FloatingPointError(f"non-finite loss at step {step + 1}: {out}; lower lr or check the data")
+            optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg.grad_clip))
+            optimizer.step()
+            step += 1
+            rates.append(bs / (time.perf_counter() - t0))
+            last = out["loss"].item()
+            if step % int(cfg.log_every) == 0 or step in (1, int(cfg.steps)):
+                logger.log({"train/loss": last, "lr": lr, "samples_per_s": rates[-1]}, step=step)
+                print(f"step {step:6d} | loss {last:.4f} | lr {lr:.2e} | {rates[-1]:.1f} samples/s", flush=True)
+            if step % int(cfg.ckpt_every) == 0 or step == int(cfg.steps):
+                checkpoint(ckpt_path, with_optimizer=True)
+
+        metrics, eval_rate = evaluate(task, model, val_ds, val_idx, int(cfg.eval_batch_size), device,
+                                      run_path / "predictions")
+        checkpoint(rd.file("head.pt"), with_optimizer=False)
+        metrics.update({"transfer/steps": step, "transfer/unmapped_classes": len(unmapped),
+                        "transfer/eval_images_per_s": round(eval_rate, 2)})
+        if rates:
+            metrics["transfer/train_samples_per_s"] = round(sorted(rates)[len(rates) // 2], 2)
+        if not math.isnan(last):
+            metrics["transfer/loss"] = last
+        metrics = rd.write_metrics(metrics)
+        logger.summary(metrics)
+    print("transfer: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if "/IoU/" not in k), flush=True)
+    return {**metrics, "run_dir": str(run_path)}
