@@ -3,8 +3,6 @@
 - ``ratio``: end-to-end frames/s of a collection (render + encode + write shards, the default
   settings: one process, all cores for the ray cast, PNG encoding overlapped in a thread pool) over
   frames/s of the raw ``cast_rays`` call alone on the same rays with all cores. Target >= 0.50.
-  ``cpu_ratio`` (CPU seconds per frame, cast alone over the whole collection) is the ceiling of
-  ``ratio`` with perfect overlap on idle cores; unlike ``ratio`` it hardly moves with other load.
 - ``scaling_2workers``: frames/s with 2 worker processes x 1 render thread over 1 such worker
   (a process rendering with 1 thread and encoding inline), timed once the pools are started and
   warm (steady state: what scales to long runs and clusters). Target >= 1.7.
@@ -41,8 +39,7 @@ from tst.modalities import SENSOR_MODALITIES
 RESOLUTION = 256
 FRAMES = 96  # per end-to-end measurement
 SHARD = 16  # 6 shards: enough for 2 workers to share evenly
-ROUNDS = 2  # interleaved rounds of every measurement; the best round counts
-CPU_PER_FRAME: dict[str, float] = {}  # CPU seconds per frame of the last in-process runs
+ROUNDS = 3  # interleaved rounds of every measurement; medians of the per-round ratios are reported
 
 
 def _job(out: Path, scene, poses: np.ndarray, intr: Intrinsics) -> CollectJob:
@@ -54,11 +51,10 @@ def _job(out: Path, scene, poses: np.ndarray, intr: Intrinsics) -> CollectJob:
 def _collect_fps(tmp: Path, scene, poses, intr, **kw) -> float:
     out = Path(tempfile.mkdtemp(dir=tmp))
     job = _job(out, scene, poses, intr)
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0 = time.perf_counter()
     n = collect(job, Open3DRenderer, list(range(job.num_shards)), **kw)
-    dt, cpu = time.perf_counter() - t0, time.process_time() - c0  # cpu: this process's threads only
+    dt = time.perf_counter() - t0
     shutil.rmtree(out)
-    CPU_PER_FRAME["full" if kw.get("in_process", True) else "workers"] = cpu / n
     return n / dt
 
 
@@ -78,10 +74,9 @@ def _pool_fps(tmp: Path, scene, poses, intr, workers: int) -> float:
 def _raw_cast_fps(scene, poses, intr) -> float:
     r = Open3DRenderer(scene, threads=0)
     rays = [r.make_rays(intr, p) for p in poses]  # built outside the timing: only the cast counts
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0 = time.perf_counter()
     for ray in rays:
         r.cast_rays(ray)
-    CPU_PER_FRAME["raw"] = (time.process_time() - c0) / len(rays)
     return len(rays) / (time.perf_counter() - t0)
 
 
@@ -106,40 +101,43 @@ def main(out_dir: Path) -> dict:
     intr = Intrinsics.from_fov(RESOLUTION, RESOLUTION, 90.0)
     poses = np.stack(RandomPolicy(scene, FreeSpace(scene)).plan(FRAMES, seed=0))  # [N, 4, 4]
     tmp = Path(tempfile.mkdtemp(prefix="tst-bench-collect-"))
-    best: dict[str, float] = {"raw": 0.0, "full": 0.0, "one": 0.0, "two": 0.0, "one_cold": 0.0, "two_cold": 0.0}
+    fps: dict[str, list[float]] = {k: [] for k in ("raw", "full", "one", "two", "one_cold", "two_cold")}
     try:
-        for _ in range(ROUNDS):  # interleaved so that load from other processes hits all alike
-            best["raw"] = max(best["raw"], _raw_cast_fps(scene, poses, intr))
-            best["full"] = max(best["full"], _collect_fps(tmp, scene, poses, intr, workers=1, render_threads=0,
-                                                          encode_threads=min(4, os.cpu_count() or 1)))
-            best["one"] = max(best["one"], _pool_fps(tmp, scene, poses, intr, 1))
-            best["two"] = max(best["two"], _pool_fps(tmp, scene, poses, intr, 2))
+        for _ in range(ROUNDS):  # each ratio from measurements adjacent in time: load hits both alike
+            before = _raw_cast_fps(scene, poses, intr)  # the raw cast brackets the full run
+            fps["full"].append(_collect_fps(tmp, scene, poses, intr, workers=1, render_threads=0,
+                                            encode_threads=min(4, os.cpu_count() or 1)))
+            fps["raw"].append((before + _raw_cast_fps(scene, poses, intr)) / 2)
+            fps["one"].append(_pool_fps(tmp, scene, poses, intr, 1))
+            fps["two"].append(_pool_fps(tmp, scene, poses, intr, 2))
             for name, w in (("one_cold", 1), ("two_cold", 2)):
-                best[name] = max(best[name], _collect_fps(tmp, scene, poses, intr, workers=w, in_process=False,
-                                                          encode_threads=0))
+                fps[name].append(_collect_fps(tmp, scene, poses, intr, workers=w, in_process=False, encode_threads=0))
         rss_1k = _peak_rss_mb(tmp, 1000)
         rss_10k = _peak_rss_mb(tmp, 10000)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+    def med(key: str) -> float:
+        return round(float(np.median(fps[key])), 2)
+
+    def ratio(a: str, b: str) -> float:  # median over rounds of the per-round ratio
+        return round(float(np.median(np.array(fps[a]) / np.array(fps[b]))), 3)
+
     result = {
-        "resolution": RESOLUTION, "frames": FRAMES, "cpus": os.cpu_count(),
+        "resolution": RESOLUTION, "frames": FRAMES, "rounds": ROUNDS, "cpus": os.cpu_count(),
         "load_avg_1min": round(os.getloadavg()[0], 2),
-        "raw_cast_fps": round(best["raw"], 2), "full_fps": round(best["full"], 2),
-        "ratio": round(best["full"] / best["raw"], 3),
-        # CPU seconds per frame of the cast alone over those of the whole collection: the ceiling of
-        # `ratio` with perfect overlap on otherwise idle cores (independent of other load)
-        "cpu_ratio": round(CPU_PER_FRAME["raw"] / CPU_PER_FRAME["full"], 3),
-        "one_worker_fps": round(best["one"], 2), "two_workers_fps": round(best["two"], 2),
-        "scaling_2workers": round(best["two"] / best["one"], 3),
-        "one_worker_cold_fps": round(best["one_cold"], 2), "two_workers_cold_fps": round(best["two_cold"], 2),
-        "scaling_2workers_cold": round(best["two_cold"] / best["one_cold"], 3),
+        "raw_cast_fps": med("raw"), "full_fps": med("full"), "ratio": ratio("full", "raw"),
+        "one_worker_fps": med("one"), "two_workers_fps": med("two"), "scaling_2workers": ratio("two", "one"),
+        "one_worker_cold_fps": med("one_cold"), "two_workers_cold_fps": med("two_cold"),
+        "scaling_2workers_cold": ratio("two_cold", "one_cold"),
+        "per_round": {k: [round(v, 2) for v in vals] for k, vals in fps.items()},
         "rss_1k_mb": round(rss_1k, 1), "rss_10k_mb": round(rss_10k, 1),
         "rss_10k_over_1k": round(rss_10k / rss_1k, 3),
         "targets": {"ratio": 0.5, "scaling_2workers": 1.7, "rss_10k_over_1k": 1.0},
     }
     (out_dir / "collect.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"collect: full {result['full_fps']} fps vs raw cast {result['raw_cast_fps']} fps -> ratio "
-          f"{result['ratio']} (target >= 0.50; CPU-time ceiling {result['cpu_ratio']})")
+          f"{result['ratio']} (target >= 0.50)")
     print(f"collect: 2 workers {result['two_workers_fps']} fps vs 1 worker {result['one_worker_fps']} fps -> "
           f"scaling_2workers {result['scaling_2workers']} (target >= 1.7; with start-up: "
           f"{result['scaling_2workers_cold']})")
