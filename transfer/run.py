@@ -95,7 +95,7 @@ def build_task(cfg: DictConfig, dst: dict[int, str], lut: np.ndarray, train: Sha
         return DetTask(dst, int(cfg.image_size), label_lut=lut, min_pixels=int(t.min_pixels), model_kwargs=kwargs)
     tok = train_tokenizer((train[i]["caption"] for i in idx), min_freq=int(t.min_freq))
     return CaptionTask(tok, max_len=int(t.max_len), decoding=t.decoding, beam_size=int(t.beam_size),
-                       model_kwargs=kwargs)
+                       model_kwargs=kwargs, use_java=t.get("use_java"))
 
 
 def split_indices(cfg: DictConfig, n: int) -> tuple[list[int], list[int] | None]:

@@ -15,7 +15,7 @@ TASK_OVERRIDES = {
             "task.model_kwargs.representation_size=64", "task.model_kwargs.rpn_batch_size_per_image=32",
             "task.model_kwargs.box_batch_size_per_image=32"],
     "caption": ["steps=6", "task.decoding=greedy", "task.model_kwargs.d_model=32", "task.model_kwargs.layers=1",
-                "task.model_kwargs.heads=2", "task.max_len=16"],
+                "task.model_kwargs.heads=2", "task.max_len=16", "task.use_java=false"],  # Java: tests/tst
 }
 
 
