@@ -124,3 +124,16 @@ def test_truncated_shard_is_named_or_skipped(tmp_path):
     assert any("shard-000002.tar" in str(r.message) for r in rec)
     assert keys[:8] == [f"{i:08d}" for i in range(8)] and len(keys) < 10  # shards 0 and 1 intact
     assert all(ds[i]["rgb"].shape == (3, 6, 8) for i in range(len(ds)))
+
+
+def test_stream_splits_shards_across_ddp_ranks(tmp_path, monkeypatch):
+    import tst.dataset as dataset
+
+    _write(tmp_path, n=10, shard_size=2)  # 5 shards
+    seen = []
+    for rank in range(2):
+        monkeypatch.setattr(dataset, "_rank_and_world", lambda r=rank: (r, 2))
+        seen.append([s["__key__"] for s in ShardStream(tmp_path, ["rgb"], shuffle_buffer=3, seed=1)])
+    assert not set(seen[0]) & set(seen[1])
+    assert sorted(seen[0] + seen[1]) == [f"{i:08d}" for i in range(10)]
+    assert {len(seen[0]), len(seen[1])} == {4, 6}  # whole shards: 2 and 3 of them
