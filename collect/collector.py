@@ -161,20 +161,20 @@ def write_shard(source: FrameSource, k: int, encoder: ThreadPoolExecutor | None,
     indices = job.shard_range(k)
     try:
         with ShardWriter(job.split_dir, shard_size=len(indices), first_shard=k) as writer:
-            queue: deque[tuple[int, Future | dict[str, bytes]]] = deque()
-            for i in indices:
-                sample = source.frame(i)
-                queue.append((i, encoder.submit(encode, sample) if encoder else encode(sample)))
-                while queue and (len(queue) > depth or encoder is None):
-                    j, enc = queue.popleft()
+            pending: deque[tuple[int, Future | dict[str, bytes]]] = deque()  # in sample order
+
+            def drain(keep: int) -> None:
+                while len(pending) > keep:
+                    j, enc = pending.popleft()
                     writer.write(sample_key(j), enc.result() if isinstance(enc, Future) else enc)
                     if on_frame:
                         on_frame()
-            while queue:
-                j, enc = queue.popleft()
-                writer.write(sample_key(j), enc.result() if isinstance(enc, Future) else enc)
-                if on_frame:
-                    on_frame()
+
+            for i in indices:
+                sample = source.frame(i)
+                pending.append((i, encoder.submit(encode, sample) if encoder else encode(sample)))
+                drain(depth if encoder else 0)
+            drain(0)
     except OSError as e:
         full = e.errno in (errno.ENOSPC, errno.EDQUOT)
         raise CollectError(
