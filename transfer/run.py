@@ -7,7 +7,7 @@ loop only reads batches, schedules the lr (warmup + cosine, layer-wise decay for
 frozen encoder for ``protocol=probe``), steps, checkpoints, and evaluates on the held-out samples.
 The run directory gets ``metrics.json`` (``semseg/mIoU``, ``det/AP``, ``caption/CIDEr``, … plus
 ``transfer/*`` speeds), ``head.pt`` (weights + head config + encoder description),
-``class_map.json`` and the predictions in standard formats.
+``class_map.json``, the predictions in standard formats and ``preview.png`` (image | truth | prediction).
 """
 
 from __future__ import annotations
@@ -131,21 +131,59 @@ def write_predictions(task, ev, outputs: list[tuple[list[str], list[dict]]], out
     return out_dir
 
 
+def save_preview(path: Path, batch: dict[str, Any], gts: list[dict], outs: list[dict], n: int = 4) -> Path:
+    """PNG with a row per sample: image | ground truth | prediction."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    n = min(n, len(outs))
+    fig, axes = plt.subplots(n, 3, figsize=(9, 3 * n), squeeze=False)
+    for r in range(n):
+        img = batch["rgb"][r].permute(1, 2, 0).clamp(0, 1).cpu().numpy()
+        for c, (title, item) in enumerate((("image", None), ("ground truth", gts[r]), ("prediction", outs[r]))):
+            ax = axes[r][c]
+            ax.set_axis_off()
+            ax.set_title(title, fontsize=9)
+            if item is None or "boxes" in item:
+                ax.imshow(img)
+            if item is None:
+                continue
+            if "semseg" in item:
+                ax.imshow(item["semseg"].cpu().numpy(), cmap="tab20", vmin=0, vmax=19, interpolation="nearest")
+            elif "boxes" in item:
+                keep = item["scores"] >= 0.5 if "scores" in item else slice(None)
+                for x1, y1, x2, y2 in torch.as_tensor(item["boxes"])[keep].tolist():
+                    ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="lime", lw=1.5))
+            else:
+                text = item.get("caption") or "\n".join(item.get("captions", [])[:3])
+                ax.text(0.0, 0.5, text, wrap=True, fontsize=8, va="center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
 def evaluate(task, model, ds: ShardDataset, indices: list[int], batch_size: int, device: torch.device,
              out_dir: Path) -> tuple[dict[str, float], float]:
-    """Run the task's evaluator over ``indices``; returns (metrics, images/s) and writes predictions."""
+    """Run the task's evaluator over ``indices``; returns (metrics, images/s), writes predictions + preview."""
     model.eval()
-    ev, kept, t0 = task.evaluator(), [], time.perf_counter()
+    ev, kept, first, t0 = task.evaluator(), [], None, time.perf_counter()
     for lo in range(0, len(indices), batch_size):
         idx = indices[lo:lo + batch_size]
         batch = load_batch(ds, idx, device)
         outs = task.predict(model, batch)
-        ev.process(task.ground_truth(batch, idx), outs)
+        gts = task.ground_truth(batch, idx)
+        ev.process(gts, outs)
+        first = first or (batch, gts, outs)
         if task.name == "semseg":
             kept.append((batch["__key__"], outs))
     seconds = time.perf_counter() - t0
     metrics = ev.evaluate()
     write_predictions(task, ev, kept, out_dir)
+    save_preview(out_dir.parent / "preview.png", *first)
     return metrics, len(indices) / seconds if seconds > 0 else 0.0
 
 

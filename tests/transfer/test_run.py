@@ -40,6 +40,7 @@ def test_one_loop_runs_every_task_and_writes_standard_outputs(task, split, tmp_p
     assert key in metrics and metrics["transfer/steps"] == res["transfer/steps"]
     assert metrics["transfer/train_samples_per_s"] > 0 and metrics["transfer/eval_images_per_s"] > 0
     assert (out / "head.pt").is_file() and (out / "class_map.json").is_file() and (out / "config.yaml").is_file()
+    assert (out / "preview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     pred = out / "predictions"
     if task == "det":
         results = json.loads((pred / "det_results.json").read_text())
