@@ -94,7 +94,12 @@ class OutputAdapter(nn.Module):
         q = q + self._pos_embed(*grid, q.device) + self.query_embed
         x = q + self.cross(self.norm_q(q), self.norm_ctx(ctx))
         x = x + self.mlp(self.norm_mlp(x))
-        x = self.norm(self.blocks(x))  # [B, N_m, dim]
-        if predict is not None:
-            x = x[predict]  # [K, dim]
-        return self.head(x)
+        if predict is None:
+            return self.head(self.norm(self.blocks(x)))  # [B, N_m, C*p*p]
+        # Only masked tokens are predicted: the last block's attention still needs every token as a
+        # key, but its MLP, the norm and the head are per token, so they run on the K masked ones.
+        x = self.blocks[:-1](x)
+        last = self.blocks[-1]
+        x = (x + last.drop_path1(last.ls1(last.attn(last.norm1(x)))))[predict]  # [K, dim]
+        x = x + last.drop_path2(last.ls2(last.mlp(last.norm2(x))))
+        return self.head(self.norm(x))  # [K, C*p*p]

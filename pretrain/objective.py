@@ -57,9 +57,8 @@ class MultiMAE(nn.Module):
 
     def _encode(self, batch: dict[str, torch.Tensor], masks: MaskDraw):
         prepared = {m: prepare(m, batch[m]) for m in self.modalities}
-        tokens = torch.cat([self.encoder.embed(m, prepared[m][0]) for m in self.modalities], dim=1)  # [B, N, D]
-        d = tokens.shape[-1]
-        vis = tokens.gather(1, masks.visible_idx.unsqueeze(-1).expand(-1, -1, d))  # [B, V, D]
+        vis = self.encoder.embed_visible({m: prepared[m][0] for m in self.modalities}, masks.visible,
+                                         masks.visible_idx)  # [B, V, D]
         return prepared, self.encoder.forward_tokens(vis)  # [B, G+V, D]
 
     def _spans(self, h: int, w: int) -> tuple[tuple[int, int], dict[str, tuple[int, int]]]:

@@ -3,12 +3,12 @@ are normalised as documented, and per-sample means make split batches add up (DD
 
 import pytest
 import torch
-
-from tst.models.adapters import patchify
-from tst.models.vit import create_encoder
 from tst.pretrain.losses import patch_targets, robust_standardise_depth
 from tst.pretrain.masking import DirichletMasker
 from tst.pretrain.objective import MultiMAE, check_objective
+
+from tst.models.adapters import patchify
+from tst.models.vit import create_encoder
 
 MODS = ("rgb", "depth", "normal")
 
@@ -109,3 +109,12 @@ def test_reconstruct_returns_images_with_visible_patches_pasted():
     r, c = [int(v) for v in masks.visible[i, :16].view(4, 4).nonzero()[0]]
     torch.testing.assert_close(_patch(rec["rgb"]["pred"][i:i + 1], r, c), _patch(batch["rgb"][i:i + 1], r, c),
                                rtol=1e-4, atol=1e-4)
+
+
+def test_decoder_predicting_masked_tokens_only_equals_predicting_all_then_selecting():
+    model, batch, masks = _setup()
+    prepared, encoded = model._encode(batch, masks)
+    dec = model.decoders["normal"]
+    args = (encoded, masks.visible_idx, masks.visible, (32, 48), (4, 4), 1)
+    masked = ~masks.visible[:, 32:48]
+    torch.testing.assert_close(dec(*args, predict=masked), dec(*args)[masked], rtol=1e-5, atol=1e-6)

@@ -5,12 +5,12 @@ import json
 
 import pytest
 import torch
-
 import tst.pretrain.objective as objective_module
 import tst.pretrain.run as run_module
+from tst.pretrain.run import NonFiniteLoss, run
+
 from tests.pretrain.fixtures import pretrain_cfg, write_split
 from tst.checkpoint import CheckpointError, load_checkpoint, load_encoder
-from tst.pretrain.run import NonFiniteLoss, run
 from tst.rundir import RunDirError
 
 
@@ -136,3 +136,21 @@ def test_mae_objective_subsets_and_init_from_an_export(tmp_path, data, capsys):
     assert ("missing ['adapters.depth.proj.bias', 'adapters.depth.proj.weight', 'adapters.edges.proj.bias', "
             "'adapters.edges.proj.weight', 'adapters.normal.proj.bias', 'adapters.normal.proj.weight', "
             "'modality_embed.depth', 'modality_embed.edges', 'modality_embed.normal'], unexpected []") in out
+
+
+def test_experiment_recipes_compose_and_the_debug_one_runs(tmp_path, data):
+    from hydra import compose, initialize_config_dir
+
+    from tst.cli import config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        tiny = compose(config_name="pretrain", overrides=["+experiment=pretrain_tiny", f"data={data}"])
+        debug = compose(config_name="pretrain", overrides=["+experiment=pretrain_debug", f"data={data}",
+                                                            f"out={tmp_path / 'debug'}", "logger=none",
+                                                            "augment=null", "device=cpu"])
+    # the paper's setting: ViT-Tiny at 224², patch 16, 98 visible tokens, decoder 256x2
+    assert (tiny.model.name, tiny.image_size, tiny.model.patch_size) == ("tst_vit_tiny", 224, 16)
+    assert tiny.objective.visible_ratio * (224 // 16) ** 2 == 98 and tiny.modalities == ["rgb", "depth", "normal"]
+    assert (tiny.objective.dec_dim, tiny.objective.dec_depth) == (256, 2)
+    res = run(debug)
+    assert res["pretrain/steps"] == 4 and (tmp_path / "debug" / "previews" / "step_000004.png").exists()

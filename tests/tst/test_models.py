@@ -86,3 +86,16 @@ def test_encoder_runs_at_other_sizes_and_multimodal_inputs():
     assert out.shape == (1, 1 + 16 + 16, 64)
     with pytest.raises(ValueError, match="multiple of the patch size"):
         enc(torch.randn(1, 3, 30, 32))
+
+
+def test_embed_visible_equals_embedding_everything_then_gathering():
+    from tst.pretrain.masking import DirichletMasker
+
+    torch.manual_seed(0)
+    enc = create_encoder("tst_vit_test", modalities=("rgb", "depth", "normal"))
+    x = {"rgb": torch.randn(5, 3, 32, 32), "depth": torch.randn(5, 1, 32, 32), "normal": torch.randn(5, 3, 32, 32)}
+    draw = DirichletMasker({m: 16 for m in x}, budget=12, alpha=0.3, seed=0)(5)
+    assert (draw.counts == 0).any(), "include samples where a modality has no visible token"
+    everything = torch.cat([enc.embed(m, x[m]) for m in enc.modalities], dim=1)  # [B, 48, D]
+    want = everything.gather(1, draw.visible_idx.unsqueeze(-1).expand(-1, -1, 64))
+    torch.testing.assert_close(enc.embed_visible(x, draw.visible, draw.visible_idx), want, rtol=1e-5, atol=1e-5)

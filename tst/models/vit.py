@@ -21,7 +21,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from tst.modalities import get_modality
-from tst.models.adapters import PatchAdapter, grid_size, sincos_pos_embed_2d
+from tst.models.adapters import PatchAdapter, grid_size, patchify, sincos_pos_embed_2d
 
 # name -> constructor defaults; every size is built by the same class.
 SIZES: dict[str, dict] = {
@@ -100,6 +100,32 @@ class MultiViT(nn.Module):
             raise KeyError(f"this encoder has no adapter for {modality!r}; it was built for {list(self.modalities)}")
         gh, gw = grid_size(x.shape[-2], x.shape[-1], self.patch_size)
         return self.adapters[modality](x) + self.pos_embed(gh, gw, x.device) + self.modality_embed[modality]
+
+    def embed_visible(self, inputs: dict[str, torch.Tensor], visible: torch.Tensor,
+                      visible_idx: torch.Tensor) -> torch.Tensor:
+        """Embed only the tokens the encoder will see (what masked pretraining needs).
+
+        inputs: {modality: [B, C, H, W]} in ``self.modalities`` order, concatenated token order;
+        visible: [B, N_total] bool; visible_idx: [B, V] ascending indices of the True entries.
+        Returns [B, V, D], equal to ``cat([embed(m, x) for m]).gather(1, visible_idx)`` but the
+        patch projection runs on V tokens per sample instead of all of them.
+        """
+        first = inputs[self.modalities[0]]
+        b, v = visible_idx.shape
+        gh, gw = grid_size(first.shape[-2], first.shape[-1], self.patch_size)
+        n = gh * gw
+        pos = self.pos_embed(gh, gw, first.device)  # [1, n, D]
+        table = torch.cat([pos + self.modality_embed[m] for m in self.modalities], dim=1)  # [1, N_total, D]
+        out = table.expand(b, -1, -1).gather(1, visible_idx.unsqueeze(-1).expand(-1, -1, self.embed_dim))
+        counts = visible.view(b, len(self.modalities), n).sum(2)  # [B, M]
+        ends = counts.cumsum(1)  # [B, M]: slots of modality j are [ends[j-1], ends[j]) in visible_idx order
+        slot = torch.arange(v, device=visible.device).unsqueeze(0)  # [1, V]
+        embedded = torch.zeros_like(out)
+        for j, m in enumerate(self.modalities):
+            patches = patchify(inputs[m], self.patch_size)[visible[:, j * n:(j + 1) * n]]  # [K_m, C*p*p]
+            in_m = (slot >= ends[:, j:j + 1] - counts[:, j:j + 1]) & (slot < ends[:, j:j + 1])  # [B, V]
+            embedded = embedded.index_put((in_m.nonzero(as_tuple=True)), self.adapters[m].embed_patches(patches))
+        return out + embedded  # [B, V, D]
 
     def forward_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         """[B, L, D] embedded tokens -> [B, G+L, D] encoded (global tokens prepended)."""

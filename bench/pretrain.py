@@ -1,0 +1,271 @@
+"""Pretraining step speed: ours vs a straightforward reference MultiMAE step, side by side.
+
+Both train the same architecture (ViT-Tiny encoder, 224², patch 16, rgb+depth+normal, 98 visible
+tokens split by Dirichlet(1), per-modality decoders of width 256 with 2 blocks) with forward +
+backward + AdamW. The reference is written the way the published MultiMAE code is: explicit
+``softmax(q kᵀ) v`` attention, every patch of every modality embedded then gathered, the decoder
+head applied to every token and the loss masked afterwards, ``torch.optim.AdamW`` with its
+defaults. Steps are interleaved (ours, reference, ours, …) and medians reported, because the
+machine is shared. Also: achieved GFLOP/s (FLOPs counted by ``FlopCounterMode``) against the
+measured fp32 matmul rate, and resident memory per sample early vs late (it must not grow).
+
+    .venv/bin/python -m bench pretrain      # -> runs/bench/pretrain.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+from tst.pretrain.loop import make_optimizer
+from tst.pretrain.losses import patch_targets, prepare
+from tst.pretrain.masking import DirichletMasker
+from tst.pretrain.objective import MultiMAE
+
+from tst.models.adapters import sincos_pos_embed_2d
+from tst.models.vit import create_encoder
+
+SIZE, PATCH, DIM, DEPTH, HEADS, VISIBLE = 224, 16, 192, 12, 3, 98
+DEC_DIM, DEC_DEPTH, DEC_HEADS = 256, 2, 8
+CHANNELS = {"rgb": 3, "depth": 1, "normal": 3}
+BATCHES = (8, 32)
+TIMED_STEPS = {8: 4, 32: 3}  # per implementation, after one warm-up step
+MEMORY_STEPS = 6  # extra steps of ours alone at the small batch, RSS after each
+# One intra-op thread by default: on a machine shared with other jobs, two torch threads
+# spin-waiting on each other make step times swing 10x; both sides always use the same count.
+THREADS = int(os.environ.get("TST_BENCH_THREADS", "1"))
+
+
+# --------------------------------------------------------------------------- reference MultiMAE
+class RefAttention(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads, self.scale = heads, (dim // heads) ** -0.5
+        self.qkv, self.proj = nn.Linear(dim, dim * 3), nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)  # [B, h, N, N]
+        return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
+
+
+class RefCrossAttention(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads, self.scale = heads, (dim // heads) ** -0.5
+        self.q, self.kv, self.proj = nn.Linear(dim, dim), nn.Linear(dim, dim * 2), nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        q = self.q(x).reshape(b, n, self.heads, c // self.heads).permute(0, 2, 1, 3)
+        k, v = self.kv(ctx).reshape(b, ctx.shape[1], 2, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)  # [B, h, N, M]
+        return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
+
+
+def _mlp(dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+
+
+class RefBlock(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.norm1, self.attn = nn.LayerNorm(dim, eps=1e-6), RefAttention(dim, heads)
+        self.norm2, self.mlp = nn.LayerNorm(dim, eps=1e-6), _mlp(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class RefDecoder(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.proj_context = nn.Linear(DIM, DEC_DIM)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, DEC_DIM))
+        self.task_emb = nn.Parameter(torch.zeros(1, 1, DEC_DIM))
+        self.register_buffer("pos", sincos_pos_embed_2d(DEC_DIM, SIZE // PATCH, SIZE // PATCH)[None])
+        self.query_norm, self.context_norm, self.out_norm = (nn.LayerNorm(DEC_DIM, eps=1e-6) for _ in range(3))
+        self.cross, self.mlp = RefCrossAttention(DEC_DIM, DEC_HEADS), _mlp(DEC_DIM)
+        self.blocks = nn.Sequential(*[RefBlock(DEC_DIM, DEC_HEADS) for _ in range(DEC_DEPTH)])
+        self.norm = nn.LayerNorm(DEC_DIM, eps=1e-6)
+        self.out = nn.Linear(DEC_DIM, channels * PATCH * PATCH)
+
+    def forward(self, enc: torch.Tensor, ids_restore: torch.Tensor, start: int, n: int) -> torch.Tensor:
+        ctx = self.proj_context(enc)  # [B, 1+V, D]
+        b, total = ids_restore.shape
+        tokens = torch.cat([ctx[:, 1:], self.mask_token.expand(b, total - ctx.shape[1] + 1, -1)], dim=1)
+        tokens = tokens.gather(1, ids_restore[..., None].expand(-1, -1, DEC_DIM))  # unshuffle [B, N_all, D]
+        q = tokens[:, start:start + n] + self.pos + self.task_emb  # [B, N, D]
+        x = q + self.cross(self.query_norm(q), self.context_norm(ctx))
+        x = x + self.mlp(self.out_norm(x))
+        return self.out(self.norm(self.blocks(x)))  # [B, N, C*p*p] for every token
+
+
+class RefMultiMAE(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.ModuleDict({m: nn.Conv2d(c, DIM, PATCH, PATCH) for m, c in CHANNELS.items()})
+        self.register_buffer("pos", sincos_pos_embed_2d(DIM, SIZE // PATCH, SIZE // PATCH)[None])
+        self.global_token = nn.Parameter(torch.zeros(1, 1, DIM))
+        self.blocks = nn.Sequential(*[RefBlock(DIM, HEADS) for _ in range(DEPTH)])
+        self.norm = nn.LayerNorm(DIM, eps=1e-6)
+        self.decoders = nn.ModuleDict({m: RefDecoder(c) for m, c in CHANNELS.items()})
+
+    def forward(self, inputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        tokens = torch.cat([self.embed[m](inputs[m]).flatten(2).transpose(1, 2) + self.pos for m in CHANNELS], 1)
+        b, total, _ = tokens.shape
+        n = total // len(CHANNELS)
+        # Dirichlet split of the visible budget, then random tokens per modality (as published)
+        share = torch.distributions.Dirichlet(torch.ones(len(CHANNELS))).sample((b,))  # [B, M]
+        counts = (share * VISIBLE).round().long()
+        noise = torch.rand(b, total)
+        keep = torch.cat([noise[:, i * n:(i + 1) * n].argsort(1).argsort(1) < counts[:, i:i + 1]
+                          for i in range(len(CHANNELS))], 1)  # [B, N_all]
+        ids_shuffle = torch.argsort((~keep).float() + torch.rand(b, total), dim=1)
+        ids_restore = torch.argsort(ids_shuffle, dim=1)
+        ids_keep = ids_shuffle[:, :VISIBLE]
+        mask = torch.ones(b, total).scatter(1, ids_keep, 0.0)  # 1 = masked
+        x = tokens.gather(1, ids_keep[..., None].expand(-1, -1, DIM))
+        x = self.norm(self.blocks(torch.cat([self.global_token.expand(b, -1, -1), x], 1)))
+        loss = x.new_zeros(())
+        for i, m in enumerate(CHANNELS):
+            pred = self.decoders[m](x, ids_restore, i * n, n)  # [B, N, C*p*p]
+            err = (pred - targets[m]).square() if m == "rgb" else (pred - targets[m]).abs()
+            mm = mask[:, i * n:(i + 1) * n]
+            loss = loss + (err.mean(-1) * mm).sum() / mm.sum()
+        return loss
+
+
+# --------------------------------------------------------------------------------- measuring
+def _batch(b: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(b)
+    depth = 0.5 + 4 * torch.rand(b, 1, SIZE, SIZE, generator=g)
+    return {"rgb": torch.rand(b, 3, SIZE, SIZE, generator=g), "depth": depth,
+            "normal": torch.rand(b, 3, SIZE, SIZE, generator=g) * 2 - 1}
+
+
+def _ours(b: int):
+    torch.manual_seed(0)
+    model = MultiMAE(create_encoder("tst_vit_tiny", modalities=tuple(CHANNELS)), DEC_DIM, DEC_DEPTH, DEC_HEADS)
+    opt = make_optimizer(model, 1e-4, 0.05, (0.9, 0.95), torch.device("cpu"))
+    masker = DirichletMasker(model.tokens_per_modality(SIZE, SIZE), VISIBLE, 1.0, seed=0)
+    batch = _batch(b)
+
+    def step() -> None:
+        out = model(batch, masker(b))
+        out["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def _reference(b: int):
+    torch.manual_seed(0)
+    model = RefMultiMAE()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05)
+    batch = _batch(b)
+
+    def step() -> None:
+        # the same input/target preparation as ours (ImageNet rgb, robust depth, patch-normalised
+        # rgb targets), so only the model, masking and optimizer differ
+        inputs, targets = {}, {}
+        for m, x in batch.items():
+            inputs[m], target, _ = prepare(m, x)
+            targets[m], _ = patch_targets(m, target, None, PATCH)
+        loss = model(inputs, targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * 4096 / 2**20
+
+
+def _matmul_gflops(n: int = 1024, reps: int = 10) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def _step_flops(step) -> float:
+    """FLOPs of one step. The math SDPA backend makes attention visible to the counter (it does
+    not count the CPU flash kernel); the count is the same work either way."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH):
+        step()
+    return float(counter.get_total_flops())
+
+
+def main(out_dir: Path) -> dict:
+    torch.set_num_threads(THREADS)
+    results: dict = {"config": {"model": "tst_vit_tiny", "image_size": SIZE, "patch": PATCH,
+                                "modalities": list(CHANNELS), "visible_tokens": VISIBLE,
+                                "decoder": f"{DEC_DIM}x{DEC_DEPTH}", "threads": torch.get_num_threads()}}
+    matmul = _matmul_gflops()
+    per_batch = {}
+    for b in BATCHES:
+        ours, ref = _ours(b), _reference(b)
+        flops, ref_flops = _step_flops(ours), _step_flops(ref)  # also the warm-up steps
+        ours(), ref()
+        rss = [_rss_mb()]
+        t_ours, t_ref, c_ours, c_ref = [], [], [], []
+        for _ in range(TIMED_STEPS[b]):
+            for fn, wall, cpu in ((ours, t_ours, c_ours), (ref, t_ref, c_ref)):
+                t0, c0 = time.perf_counter(), time.process_time()
+                fn()
+                wall.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
+            rss.append(_rss_mb())
+        ours_sps, ref_sps = b / statistics.median(t_ours), b / statistics.median(t_ref)
+        # ratio of adjacent steps (ours_i, ref_i ran back to back under the same load), then the median
+        ratio = statistics.median(r / o for r, o in zip(t_ref, t_ours))
+        ratio_cpu = statistics.median(r / o for r, o in zip(c_ref, c_ours))
+        per_batch[str(b)] = {"ours_sps": ours_sps, "reference_sps": ref_sps, "ratio": ratio, "ratio_cpu_time": ratio_cpu,
+                             "gflops": flops / statistics.median(t_ours) / 1e9, "gflop_per_step": flops / 1e9,
+                             "reference_gflop_per_step": ref_flops / 1e9,
+                             "reference_gflops": ref_flops / statistics.median(t_ref) / 1e9,
+                             "rss_mb_per_sample_first": rss[0] / b, "rss_mb_per_sample_last": rss[-1] / b,
+                             "ours_s": t_ours, "reference_s": t_ref, "ours_cpu_s": c_ours, "reference_cpu_s": c_ref}
+        print(f"batch {b:3d}: ours {ours_sps:6.2f} samples/s | reference {ref_sps:6.2f} samples/s | "
+              f"ratio {ratio:.2f}x (CPU time {ratio_cpu:.2f}x) | {per_batch[str(b)]['gflops']:.1f} GFLOP/s "
+              f"of {matmul:.1f} matmul | RSS/sample {rss[0] / b:.0f} -> {rss[-1] / b:.0f} MiB", flush=True)
+        del ref
+        if b == BATCHES[0]:  # ours alone for more steps: resident memory per sample must stay flat
+            mem = [_rss_mb() / b]
+            for _ in range(MEMORY_STEPS):
+                ours()
+                mem.append(_rss_mb() / b)
+            results["memory"] = {"batch": b, "rss_mb_per_sample": mem, "growth_mb_per_sample": mem[-1] - mem[1]}
+            print(f"memory: RSS per sample over {MEMORY_STEPS} more steps of ours: "
+                  + " ".join(f"{m:.0f}" for m in mem) + " MiB", flush=True)
+        del ours
+    big = per_batch[str(BATCHES[-1])]
+    results.update(per_batch=per_batch, ours_sps=big["ours_sps"], reference_sps=big["reference_sps"],
+                   ratio=big["ratio"], gflops=big["gflops"], matmul_gflops=matmul,
+                   ratio_min=min(v["ratio"] for v in per_batch.values()), device="cpu",
+                   note="ours and the reference alternate step by step on a shared machine; sps are medians, "
+                        "ratio is the median of back-to-back step-time ratios; headline keys at batch "
+                        f"{BATCHES[-1]}; FLOPs counted with FlopCounterMode")
+    (Path(out_dir) / "pretrain.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
