@@ -1,0 +1,197 @@
+"""``tst deploy``: evaluate transferred heads back in the test space, and (``agent=true``) walk in it.
+
+    tst deploy heads=[runs/tr_semseg,runs/tr_det,runs/tr_caption] data=<eval split dir> out=runs/deploy/x
+
+The point of test-space training is the model that runs *in* the space, so the heads are loaded
+exactly as an agent would load them (``tst.transfer.perception.Perception``) and scored on the
+held-out ``eval`` split with the transfer tasks' own ground truth and evaluators: semseg mIoU (and
+per class), COCO box AP from the renderer's instance masks, caption scores against the split's
+``K.caption.json`` references. A head's vocabulary is mapped onto the split's by class name;
+head classes without a counterpart, and split classes no head can predict (ignored in scoring),
+are reported. The run directory gets ``metrics.json``, ``report.md``, ``overlays/<key>.png``
+(rgb | ground truth | prediction, one row per head) and, with ``agent=true``, the agent demo's GIF
+and top-down map (``tst.transfer.agent_demo``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from tst.transfer import overlay as ov
+from tst.transfer.class_map import apply_lut, as_vocab, map_classes
+from tst.transfer.deploy_report import write_report
+from tst.transfer.perception import Perception, head_dirs
+from tst.transfer.tasks.det import DetTask
+from tst.transfer.tasks.semseg import SemSegTask
+
+from tst.dataset import ShardDataset, collate
+from tst.metrics.captioning import CaptionEvaluator
+from tst.rundir import open_run_dir
+from tst.runlog import make_logger
+from tst.shards import read_manifest
+
+MODALITIES = {"semseg": ("rgb", "semseg"), "det": ("rgb", "semseg", "instance"), "caption": ("rgb", "caption")}
+
+
+def check_config(cfg: DictConfig) -> list[Path]:
+    """Fail before any work, naming the field and the fix; returns the head files."""
+    def bad(field: str, value: Any, fix: str) -> None:
+        raise ValueError(f"deploy config: {field}={value!r} is invalid; {fix}")
+
+    if cfg.heads in (None, "???") or (not isinstance(cfg.heads, str) and len(cfg.heads) == 0):
+        bad("heads", cfg.heads, "list transfer run directories: heads=[runs/transfer/a,runs/transfer/b]")
+    if not cfg.data or not (Path(cfg.data) / "manifest.json").is_file():
+        bad("data", cfg.data, "give the eval split directory written by `tst collect split=eval` (with manifest.json)")
+    for key in ("eval_batch_size",):
+        if not isinstance(cfg[key], int) or cfg[key] < 1:
+            bad(key, cfg[key], "it must be an integer >= 1")
+    if cfg.max_samples is not None and (not isinstance(cfg.max_samples, int) or cfg.max_samples < 1):
+        bad("max_samples", cfg.max_samples, "null (all) or an integer >= 1")
+    heads = [cfg.heads] if isinstance(cfg.heads, str) else list(cfg.heads)
+    return head_dirs(heads)
+
+
+class HeadEval:
+    """One head's scoring on the eval split: vocabulary map, ground-truth task, evaluator."""
+
+    def __init__(self, name: str, perception: Perception, eval_vocab: dict[int, str], synonyms: dict | None,
+                 min_pixels: int | None, use_java: bool | None):
+        self.name, self.unmapped, self.uncovered = name, [], []
+        self.lut = None  # head id -> eval id
+        if name == "caption":
+            self.gt_task, self.evaluator = perception.task("caption"), CaptionEvaluator(use_java=use_java)
+            return
+        head_vocab = perception.classes(name)
+        self.lut, self.unmapped = map_classes(head_vocab, eval_vocab, synonyms)
+        covered = {i: n for i, n in eval_vocab.items() if i != 0 and i in set(self.lut.tolist())}
+        self.uncovered = [n for i, n in sorted(eval_vocab.items()) if i != 0 and i not in covered]
+        if not covered:
+            raise ValueError(f"the {name} head's classes {sorted(head_vocab.values())} share no name with the eval "
+                             f"split's {sorted(eval_vocab.values())}; pass synonyms={{head name: split name}}")
+        keep = np.zeros(max(eval_vocab) + 1, dtype=np.int64)  # eval id -> itself when a head class maps to it
+        keep[list(covered)] = list(covered)
+        if name == "semseg":
+            self.gt_task = SemSegTask(covered, label_lut=keep)
+        else:
+            size = perception.heads["det"][2]
+            self.gt_task = DetTask(covered, size, label_lut=keep, min_pixels=int(min_pixels or 1))
+        self.evaluator = self.gt_task.evaluator()
+
+    def to_eval_ids(self, outs: list[dict]) -> list[dict]:
+        """Head-vocabulary predictions -> eval-vocabulary ids (unmapped detections dropped)."""
+        if self.name == "semseg":
+            return [{"semseg": apply_lut(o["semseg"], self.lut)} for o in outs]
+        if self.name == "det":
+            mapped = []
+            for o in outs:
+                lab = apply_lut(o["labels"], self.lut)
+                keep = lab > 0
+                mapped.append({"boxes": o["boxes"][keep], "scores": o["scores"][keep], "labels": lab[keep]})
+            return mapped
+        return outs
+
+
+def _panels(name: str, rgb: np.ndarray, gt: dict, out: dict, threshold: float) -> np.ndarray:
+    """One overlay row: rgb | ground truth | prediction (small views enlarged so the text reads)."""
+    f = ov.zoom_factor(rgb.shape)
+    big = ov.enlarge(rgb, f)
+    h, w = big.shape[:2]
+    if name == "semseg":
+        return ov.hstack([big, ov.colorize(ov.enlarge(gt["semseg"].numpy(), f)), ov.colorize(ov.enlarge(out["semseg"].numpy(), f))],
+                      ["rgb", "semseg truth", "semseg prediction"])
+    if name == "det":
+        keep = out["scores"] >= threshold
+        return ov.hstack([big, ov.draw_boxes(big, gt["boxes"].numpy() * f, labels=gt["labels"].numpy()),
+                       ov.draw_boxes(big, out["boxes"][keep].numpy() * f, scores=out["scores"][keep].numpy(),
+                                  labels=out["labels"][keep].numpy())],
+                      ["rgb", "boxes truth", f"boxes >= {threshold:g}"])
+    return ov.hstack([big, ov.text_panel(h, w, " / ".join(gt["captions"][:3])), ov.text_panel(h, w, out["caption"])],
+                  ["rgb", "caption references", "caption prediction"])
+
+
+def evaluate_head(ev: HeadEval, perception: Perception, data: Path, indices: list[int], batch_size: int,
+                  sample: set[int]) -> tuple[dict[str, float], float, dict[int, Any]]:
+    """Score one head over ``indices``; returns (metrics, images/s, overlay rows of the ``sample`` views)."""
+    ds = ShardDataset(data, MODALITIES[ev.name])
+    rows, seconds = {}, 0.0
+    for lo in range(0, len(indices), batch_size):
+        idx = indices[lo:lo + batch_size]
+        batch = collate([ds[i] for i in idx])
+        t0 = time.perf_counter()
+        outs = ev.to_eval_ids(perception.predict(ev.name, batch["rgb"]))
+        seconds += time.perf_counter() - t0
+        gts = ev.gt_task.ground_truth(batch, idx)
+        ev.evaluator.process(gts, outs)
+        for j, i in enumerate(idx):
+            if i in sample:
+                rgb = (batch["rgb"][j].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+                rows[i] = _panels(ev.name, rgb, gts[j], outs[j], perception.score_threshold)
+    return ev.evaluator.evaluate(), len(indices) / seconds if seconds > 0 else 0.0, rows
+
+
+def run(cfg: DictConfig) -> dict:
+    head_files = check_config(cfg)
+    rd = open_run_dir(cfg)
+    data = Path(cfg.data)
+    manifest = read_manifest(data)
+    eval_vocab = as_vocab(manifest.get("classes") or {}, f"{data}/manifest.json 'classes'")
+    perception = Perception.from_run(head_files, device=cfg.device, score_threshold=float(cfg.score_threshold))
+    have = set(manifest.get("modalities") or [])
+    for name in perception.tasks:
+        missing = [m for m in MODALITIES[name] if m not in have]
+        if missing:
+            fix = "collect it with extras=[caption]" if "caption" in missing else "collect it with split=eval"
+            raise ValueError(f"{data} holds no {missing} (manifest modalities {sorted(have)}), which the {name} head "
+                             f"is scored against; {fix}")
+    keys = [k for _, k, _ in ShardDataset(data, ("rgb",)).index]
+    n = len(keys)
+    indices = list(range(min(n, int(cfg.max_samples or n))))
+    sample = set(np.unique(np.linspace(0, len(indices) - 1, int(cfg.overlays)).round().astype(int)).tolist()
+                 if int(cfg.overlays) > 0 else [])
+    synonyms = OmegaConf.to_container(cfg.synonyms) if cfg.get("synonyms") else None
+    print(f"deploy: heads {perception.tasks} on {perception.device}; {len(indices)} eval views of {data}", flush=True)
+
+    metrics: dict[str, float] = {}
+    info: dict[str, dict] = {}
+    rows: dict[int, list[np.ndarray]] = {i: [] for i in sorted(sample)}
+    with make_logger(cfg, rd.path, name=rd.path.name) as logger:
+        for name in perception.tasks:
+            # det boxes are defined as in training unless det_min_pixels says otherwise
+            trained = (perception.configs.get(name, {}).get("task") or {}).get("min_pixels")
+            ev = HeadEval(name, perception, eval_vocab, synonyms, cfg.det_min_pixels or trained, cfg.caption_use_java)
+            res, rate, views = evaluate_head(ev, perception, data, indices, int(cfg.eval_batch_size), sample)
+            metrics.update(res)
+            metrics[f"deploy/{name}/images_per_s"] = round(rate, 2)
+            metrics[f"deploy/{name}/unmapped_classes"] = len(ev.unmapped)
+            info[name] = {"source": str(perception.sources.get(name, "")), "unmapped": ev.unmapped,
+                          "uncovered": ev.uncovered}
+            for i, r in views.items():
+                rows[i].append(r)
+            if ev.unmapped or ev.uncovered:
+                print(f"deploy: {name}: head classes without an eval class: {ev.unmapped}; eval classes the head "
+                      f"cannot predict (ignored): {ev.uncovered}", flush=True)
+        overlay_dir = rd.file("overlays")
+        overlay_dir.mkdir(exist_ok=True)
+        overlays = []
+        for i, r in rows.items():
+            path = overlay_dir / f"{keys[i]}.png"
+            ov.write_png(path, ov.vstack(r))
+            overlays.append(path)
+        agent = None
+        if cfg.agent:
+            from tst.transfer.agent_demo import run_agent
+
+            demo = OmegaConf.to_container(cfg.demo, resolve=True)
+            agent = run_agent(perception, data, rd.path, synonyms=synonyms, **demo)
+            metrics.update(agent["metrics"])
+        metrics["deploy/eval_views"] = len(indices)
+        metrics = rd.write_metrics(metrics)
+        logger.summary(metrics)
+    write_report(rd.file("report.md"), metrics, info, overlays, data, agent)
+    print("deploy: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if "/IoU/" not in k), flush=True)
+    return {**metrics, "run_dir": str(rd.path)}
+

@@ -1,0 +1,216 @@
+"""The perception plugin: transferred heads as one callable an embodied agent runs every step.
+
+    from tst import Perception
+
+    perceive = Perception.from_run(["runs/tr_semseg", "runs/tr_det"], device="auto")
+    out = perceive({"rgb": rgb, "depth": depth})       # one observation -> one dict
+    outs = perceive([obs_a, obs_b])                     # a list (or [B, H, W, 3] arrays) -> a list of dicts
+
+Observation formats (both what ``tst.envs`` renderers return and habitat-sim sensor dicts):
+
+- ``"rgb"``: uint8 ``[H, W, 3]`` or ``[H, W, 4]`` (RGBA, alpha dropped); a batch is a list of
+  observations or an ``[B, H, W, 3|4]`` array. A bare uint8 array is taken as the rgb.
+- ``"depth"`` (optional, float metres, ``[H, W]`` or ``[H, W, 1]``): not used by the heads, checked
+  so that a mapper downstream can trust it.
+
+Output, one dict per image with only the heads that were loaded:
+
+- ``"semseg"``: uint16 ``[H, W]`` class ids of the head's vocabulary (``classes("semseg")``);
+- ``"detections"``: ``{"boxes": float32 [N, 4] xyxy pixels, "labels": int64 [N] class ids,
+  "names": [N] class names, "scores": float32 [N]}`` for scores >= ``score_threshold``;
+- ``"caption"``: str.
+
+Images of another size than the model's input are resized to it (bilinear) and the outputs are
+mapped back to the observation's size (labels nearest, boxes scaled by torchvision's transform).
+Anything else (float rgb, a wrong channel count, depth of another size) raises ValueError stating
+the expected format. Calls run under ``torch.inference_mode``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tst.transfer.head_checkpoint import load_head
+
+TASK_ORDER = ("semseg", "det", "caption")
+FORMAT = ("expected an observation dict {'rgb': uint8 [H, W, 3] or [H, W, 4], 'depth': float metres [H, W] "
+          "or [H, W, 1] (optional)}, a uint8 [H, W, 3|4] array, a list of those, or a batch [B, H, W, 3|4]")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; anything else as torch spells it."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device) not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise ValueError(f"device={device!r} is invalid; choose auto, cpu or cuda")
+    return torch.device(device)
+
+
+def head_dirs(dirs: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Transfer run directories (or head.pt files) -> their head.pt paths; a dir without one is an
+    error that lists what the dir holds."""
+    dirs = [dirs] if isinstance(dirs, (str, Path)) else list(dirs)
+    if not dirs:
+        raise ValueError("no head given: pass one or more transfer run directories (each holding head.pt)")
+    out = []
+    for d in map(Path, dirs):
+        f = d / "head.pt" if d.is_dir() else d
+        if not f.is_file():
+            where = d if d.is_dir() else d.parent
+            have = sorted(p.name for p in where.iterdir()) if where.is_dir() else []
+            raise FileNotFoundError(f"{d} holds no head.pt (not a finished `tst transfer` run); it contains "
+                                    f"{have or 'nothing (or does not exist)'}")
+        out.append(f)
+    return out
+
+
+def _check_image(rgb: Any, where: str) -> np.ndarray:
+    a = np.asarray(rgb)
+    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[-1] not in (3, 4) or min(a.shape[:2]) < 1:
+        raise ValueError(f"{where}: got dtype {a.dtype}, shape {a.shape}; {FORMAT}")
+    return a[..., :3]
+
+
+def _check_depth(depth: Any, hw: tuple[int, int], where: str) -> np.ndarray:
+    d = np.asarray(depth)
+    if d.ndim == 3 and d.shape[-1] == 1:
+        d = d[..., 0]
+    if not np.issubdtype(d.dtype, np.floating) or d.shape != hw:
+        raise ValueError(f"{where}: depth has dtype {d.dtype}, shape {np.asarray(depth).shape}, but the rgb is "
+                         f"{hw[0]}x{hw[1]}; expected float metres [H, W] or [H, W, 1] of the rgb's size")
+    return d
+
+
+def split_observations(observation: Any) -> tuple[list[np.ndarray], list[np.ndarray | None], bool]:
+    """Any accepted call -> (rgb uint8 [H, W, 3] per image, depth or None per image, batched?)."""
+    if isinstance(observation, np.ndarray) and observation.ndim == 4:
+        return [_check_image(x, f"batch[{i}]") for i, x in enumerate(observation)], [None] * len(observation), True
+    if isinstance(observation, (list, tuple)):
+        if not observation:
+            raise ValueError(f"empty batch; {FORMAT}")
+        rgbs, depths = [], []
+        for i, o in enumerate(observation):
+            r, d, _ = split_observations(o)
+            if len(r) != 1:
+                raise ValueError(f"batch[{i}] is itself a batch; {FORMAT}")
+            rgbs.append(r[0])
+            depths.append(d[0])
+        return rgbs, depths, True
+    if isinstance(observation, Mapping):
+        if "rgb" not in observation:
+            raise ValueError(f"observation has no 'rgb' (keys: {sorted(observation)}); {FORMAT}")
+        rgb = np.asarray(observation["rgb"])
+        depth = observation.get("depth")
+        if rgb.ndim == 4:  # a batched dict, e.g. a vectorised habitat env
+            imgs = [_check_image(x, f"observation['rgb'][{i}]") for i, x in enumerate(rgb)]
+            ds = [None] * len(imgs) if depth is None else [
+                _check_depth(d, im.shape[:2], f"observation['depth'][{i}]") for i, (d, im) in enumerate(zip(depth, imgs))]
+            return imgs, ds, True
+        img = _check_image(rgb, "observation['rgb']")
+        return [img], [None if depth is None else _check_depth(depth, img.shape[:2], "observation")], False
+    if isinstance(observation, np.ndarray):
+        return [_check_image(observation, "observation")], [None], False
+    raise ValueError(f"observation of type {type(observation).__name__}; {FORMAT}")
+
+
+class Perception:
+    """Loaded heads (``task name -> (task, model, image size)``) on one device; see the module docstring."""
+
+    def __init__(self, heads: Mapping[str, tuple[Any, nn.Module, int]], device: str | torch.device = "cpu",
+                 score_threshold: float = 0.5):
+        if not heads:
+            raise ValueError("Perception needs at least one head")
+        unknown = sorted(set(heads) - set(TASK_ORDER))
+        if unknown:
+            raise KeyError(f"unknown head tasks {unknown}; known: {list(TASK_ORDER)}")
+        self.device = resolve_device(device)
+        self.heads = {n: (t, m.to(self.device).eval(), int(s)) for n, (t, m, s) in heads.items()}
+        self.score_threshold = float(score_threshold)
+        self.sources: dict[str, Path] = {}  # task -> head.pt it came from (from_run)
+        self.configs: dict[str, dict] = {n: {} for n in self.heads}  # task -> its transfer run's config
+
+    @classmethod
+    def from_run(cls, dir_or_dirs: str | Path | Sequence[str | Path], device: str = "auto",
+                 score_threshold: float = 0.5) -> Perception:
+        """Load every ``head.pt`` of the given transfer run directories (at most one per task)."""
+        dev = resolve_device(device)
+        heads: dict[str, tuple[Any, nn.Module, int]] = {}
+        sources: dict[str, Path] = {}
+        configs: dict[str, dict] = {}
+        for f in head_dirs(dir_or_dirs):
+            task, model, state = load_head(f, device=dev)
+            if task.name in heads:
+                raise ValueError(f"two heads for task {task.name!r}: {sources[task.name]} and {f}; pass one per task")
+            size = (state.get("config") or {}).get("image_size") or state["head_config"].get("image_size")
+            if not size:
+                raise ValueError(f"{f} records no image_size (config.image_size); it was not written by `tst transfer`")
+            heads[task.name], sources[task.name] = (task, model, int(size)), f
+            configs[task.name] = state.get("config") or {}
+        out = cls({n: heads[n] for n in TASK_ORDER if n in heads}, dev, score_threshold)
+        out.sources, out.configs = sources, configs
+        return out
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.heads)
+
+    def classes(self, task: str) -> dict[int, str]:
+        """The class vocabulary (id -> name, 0 = unlabelled) a semseg or det head predicts in."""
+        t = self.task(task)
+        if not hasattr(t, "class_names"):
+            raise KeyError(f"head {task!r} has no class vocabulary")
+        return {0: "unlabelled", **t.class_names}
+
+    def task(self, name: str):
+        if name not in self.heads:
+            raise KeyError(f"no {name!r} head loaded; loaded heads: {self.tasks}")
+        return self.heads[name][0]
+
+    def predict(self, name: str, rgb: torch.Tensor) -> list[dict[str, Any]]:
+        """rgb float [B, 3, H, W] in [0, 1] -> the task's own raw outputs at H x W (what its evaluator takes)."""
+        self.task(name)  # fails listing the loaded heads
+        task, model, size = self.heads[name]
+        h, w = rgb.shape[-2:]
+        x = rgb.to(self.device)
+        with torch.inference_mode():
+            if name == "det":  # torchvision resizes to its image size and maps boxes back to H x W
+                return task.predict(model, {"rgb": x})
+            if (h, w) != (size, size):
+                x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+            outs = task.predict(model, {"rgb": x})
+            if name == "semseg" and (h, w) != (size, size):
+                for o in outs:  # labels resize nearest
+                    o["semseg"] = F.interpolate(o["semseg"][None, None].float(), size=(h, w), mode="nearest")[0, 0].long()
+            return outs
+
+    def __call__(self, observation: Any) -> dict[str, Any] | list[dict[str, Any]]:
+        rgbs, _, batched = split_observations(observation)
+        results: list[dict[str, Any]] = [{} for _ in rgbs]
+        # images of one size run as one batch; mixed sizes run one by one
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, r in enumerate(rgbs):
+            groups.setdefault(r.shape[:2], []).append(i)
+        for idx in groups.values():
+            x = torch.from_numpy(np.stack([rgbs[i] for i in idx])).permute(0, 3, 1, 2).float().div_(255.0)
+            for name in self.heads:
+                for i, o in zip(idx, self.predict(name, x)):
+                    results[i].update(self._format(name, o))
+        return results if batched else results[0]
+
+    def _format(self, name: str, o: dict[str, Any]) -> dict[str, Any]:
+        if name == "semseg":
+            return {"semseg": o["semseg"].cpu().numpy().astype(np.uint16)}
+        if name == "caption":
+            return {"caption": o["caption"]}
+        keep = o["scores"] >= self.score_threshold
+        labels = o["labels"][keep].cpu().numpy().astype(np.int64)
+        names = self.task("det").class_names
+        return {"detections": {"boxes": o["boxes"][keep].cpu().numpy().astype(np.float32), "labels": labels,
+                               "names": [names.get(int(c), str(int(c))) for c in labels],
+                               "scores": o["scores"][keep].cpu().numpy().astype(np.float32)}}
