@@ -14,7 +14,8 @@ REFS = {
     3: ["un café près de la fenêtre"],  # non-ASCII stays as it is
 }
 MODES = [pytest.param(False, id="python-tokenizer"),
-         pytest.param(True, id="java", marks=pytest.mark.skipif(not java_available(), reason="no java"))]
+         pytest.param(True, id="java", marks=[pytest.mark.skipif(not java_available(), reason="no java"),
+                                              pytest.mark.slow])]  # each Java start costs seconds
 
 
 def _run(preds, use_java, refs=REFS):
@@ -117,3 +118,33 @@ def test_bad_captions_fail_clearly():
         ev.process([{"image_id": 4, "captions": ["a chair"]}], [{"caption": None}])
     with pytest.raises(ValueError, match="no image with a reference caption"):
         CaptionEvaluator(use_java=False).evaluate()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not java_available(), reason="the reference pipeline needs java")
+def test_scores_equal_the_reference_cocoevalcap_pipeline_on_the_saved_results(tmp_path, monkeypatch):
+    import pycocoevalcap.eval as reference
+
+    class NoSpice:  # SPICE needs Stanford models fetched at run time; it is not one of our keys
+        def compute_score(self, gts, res):
+            return 0.0, [0.0] * len(gts)
+
+        def method(self):
+            return "SPICE"
+
+    monkeypatch.setattr(reference, "Spice", NoSpice)
+    preds = {1: "a red sofa by the window", 2: "two chairs and a table", 3: "un café"}
+    ev = CaptionEvaluator(use_java=True)
+    ev.process([{"image_id": i, "captions": REFS[i]} for i in preds], [{"caption": c} for c in preds.values()])
+    ours = ev.evaluate()
+    gt = COCO()
+    gt.dataset = {"images": [{"id": i} for i in REFS],
+                  "annotations": [{"id": 10 * i + j, "image_id": i, "caption": c}
+                                  for i, refs in REFS.items() for j, c in enumerate(refs)]}
+    gt.createIndex()
+    coco_eval = reference.COCOEvalCap(gt, gt.loadRes(str(ev.save_results(tmp_path / "captions_results.json"))))
+    coco_eval.evaluate()
+    names = {"BLEU-1": "Bleu_1", "BLEU-2": "Bleu_2", "BLEU-3": "Bleu_3", "BLEU-4": "Bleu_4", "METEOR": "METEOR",
+             "ROUGE-L": "ROUGE_L", "CIDEr": "CIDEr"}
+    for ours_key, ref_key in names.items():
+        assert ours[f"caption/{ours_key}"] == pytest.approx(coco_eval.eval[ref_key], abs=1e-9), ours_key
