@@ -11,6 +11,9 @@ ARGS ?=
 # on large-array code); 32 MiB is the largest mmap threshold glibc accepts.
 export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 268435456
+# numpy's OpenBLAS only sees small matrices here (per-pixel normals, PCA); its threads would fight the
+# ray caster and torch (which has its own thread pool) for the cores.
+export OPENBLAS_NUM_THREADS ?= 1
 export PYTHONUNBUFFERED := 1
 
 .DEFAULT_GOAL := help

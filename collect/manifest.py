@@ -87,7 +87,9 @@ def build_manifest(*, split: str, scenes: Sequence[Scene], class_names: Sequence
         "counts": {split: frames_written},
         "counts_per_scene": per_scene,
         "frames_requested": frames_requested,
-        "complete": frames_written == frames_requested,
+        # explore stops at its coverage target: fewer frames than asked is then the expected outcome
+        "complete": frames_written == frames_requested or bool(
+            policy_reports and all(r.get("target_reached") for r in policy_reports.values())),
         "seed": seed,
         "intrinsics": intrinsics,
         "shard_size": shard_size,
