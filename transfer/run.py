@@ -2,6 +2,9 @@
 
     tst transfer task=semseg|det|caption init=scratch|<encoder export> data=<external split> steps=N out=…
 
+``data`` is a tst split directory, a COCO-format folder or an ADE20K-style image/label folder set
+(``tst.transfer.external``).
+
 The task object (``tst.transfer.tasks``) supplies the model, loss, postprocess and evaluator; this
 loop only reads batches, schedules the lr (warmup + cosine, layer-wise decay for full finetuning,
 frozen encoder for ``protocol=probe``), steps, checkpoints, and evaluates on the held-out samples.
@@ -22,8 +25,10 @@ import cv2
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import Dataset
 from tst.pretrain.loop import lr_at, restore_rng, sample_index
-from tst.transfer.class_map import as_vocab, map_classes
+from tst.transfer.class_map import map_classes
+from tst.transfer.external import open_external, read_vocabulary
 from tst.transfer.lr_decay import freeze, param_groups
 from tst.transfer.tasks.caption import CaptionTask, train_tokenizer
 from tst.transfer.tasks.det import DetTask
@@ -31,11 +36,10 @@ from tst.transfer.tasks.semseg import SemSegTask
 
 from tst.atomic import write_json
 from tst.checkpoint import CheckpointError, load_checkpoint, load_encoder, save_checkpoint
-from tst.dataset import ShardDataset, collate
+from tst.dataset import collate
 from tst.models.vit import create_encoder
 from tst.rundir import open_run_dir
 from tst.runlog import make_logger
-from tst.shards import read_manifest
 
 log = logging.getLogger(__name__)
 TASKS = ("semseg", "det", "caption")
@@ -70,10 +74,9 @@ def build_encoder(cfg: DictConfig) -> tuple[torch.nn.Module, dict]:
     return enc.train(), {"init": str(cfg.init), **info}
 
 
-def vocabularies(cfg: DictConfig) -> tuple[dict[int, str], np.ndarray, list[str], dict[int, str]]:
-    """(test-space vocabulary the head predicts, lut external id -> it, unmapped names, external vocabulary)."""
-    src = as_vocab(read_manifest(cfg.data).get("classes") or {}, f"{cfg.data}/manifest.json 'classes'")
-    dst = as_vocab(read_manifest(cfg.vocab)["classes"], f"{cfg.vocab}/manifest.json") if cfg.vocab else dict(src)
+def vocabularies(cfg: DictConfig, src: dict[int, str]) -> tuple[dict[int, str], np.ndarray, list[str]]:
+    """(test-space vocabulary the head predicts, lut external id -> it, unmapped external names)."""
+    dst = read_vocabulary(cfg.vocab) if cfg.vocab else dict(src)
     keep = cfg.task.get("classes")
     if keep:  # e.g. detect objects only, not floor/wall
         missing = sorted(set(keep) - set(dst.values()))
@@ -82,10 +85,10 @@ def vocabularies(cfg: DictConfig) -> tuple[dict[int, str], np.ndarray, list[str]
         dst = {i: n for i, n in dst.items() if i == 0 or n in keep}
     synonyms = OmegaConf.to_container(cfg.synonyms) if cfg.get("synonyms") else None
     lut, unmapped = map_classes(src, dst, synonyms) if src else (np.zeros(1, np.int64), [])
-    return dst, lut, unmapped, src
+    return dst, lut, unmapped
 
 
-def build_task(cfg: DictConfig, dst: dict[int, str], lut: np.ndarray, train: ShardDataset, idx: list[int]):
+def build_task(cfg: DictConfig, dst: dict[int, str], lut: np.ndarray, train: Dataset, idx: list[int]):
     t = cfg.task
     kwargs = OmegaConf.to_container(t.get("model_kwargs") or {}, resolve=True)
     if t.name == "semseg":
@@ -114,7 +117,7 @@ def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
-def load_batch(ds: ShardDataset, indices: list[int], device: torch.device) -> dict[str, Any]:
+def load_batch(ds: Dataset, indices: list[int], device: torch.device) -> dict[str, Any]:
     return to_device(collate([ds[i] for i in indices]), device)
 
 
@@ -166,7 +169,7 @@ def save_preview(path: Path, batch: dict[str, Any], gts: list[dict], outs: list[
     return path
 
 
-def evaluate(task, model, ds: ShardDataset, indices: list[int], batch_size: int, device: torch.device,
+def evaluate(task, model, ds: Dataset, indices: list[int], batch_size: int, device: torch.device,
              out_dir: Path) -> tuple[dict[str, float], float]:
     """Run the task's evaluator over ``indices``; returns (metrics, images/s), writes predictions + preview."""
     model.eval()
@@ -195,14 +198,14 @@ def run(cfg: DictConfig) -> dict:
                           else ("cpu" if cfg.device == "auto" else cfg.device))
     torch.manual_seed(int(cfg.seed))
 
-    dst, lut, unmapped, src = vocabularies(cfg)
+    modalities = {"semseg": SemSegTask, "det": DetTask, "caption": CaptionTask}[cfg.task.name].modalities
+    data, src = open_external(cfg.data, int(cfg.image_size), modalities)  # shards, COCO or image/label folders
+    dst, lut, unmapped = vocabularies(cfg, src)
     write_json(rd.file("class_map.json"), {"source": {str(k): v for k, v in src.items()},
                                            "target": {str(k): v for k, v in dst.items()},
                                            "lut": lut.tolist(), "unmapped": unmapped})
-    modalities = {"semseg": SemSegTask, "det": DetTask, "caption": CaptionTask}[cfg.task.name].modalities
-    data = ShardDataset(cfg.data, modalities)
     train_idx, val_idx = split_indices(cfg, len(data))
-    val_ds = ShardDataset(cfg.val, modalities) if cfg.val is not None else data
+    val_ds = open_external(cfg.val, int(cfg.image_size), modalities)[0] if cfg.val is not None else data
     val_idx = list(range(len(val_ds))) if val_idx is None else val_idx
     task = build_task(cfg, dst, lut, data, train_idx)
 

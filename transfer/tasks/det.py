@@ -1,7 +1,7 @@
 """Object detection task: boxes from the shards' instance + semseg maps, torchvision Faster R-CNN, COCOeval.
 
 Same interface as :class:`tst.transfer.tasks.semseg.SemSegTask`. A sample's ground-truth boxes are
-the tight boxes of its instances (``instance`` id map), each labelled with the majority ``semseg``
+given (COCO-format sets) or the tight boxes of its instances (``instance`` id map), each labelled with the majority ``semseg``
 class inside it; instances of unlabelled or unmapped classes (``label_lut``) are dropped, so an image
 may well have no box at all (torchvision trains on it as background only). Inside the model labels
 are contiguous ``1..K``; predictions are mapped back to the vocabulary's class ids, which are also
@@ -41,7 +41,20 @@ class DetTask:
         return build_detector(encoder, len(self.ids), self.image_size, **self.model_kwargs)
 
     def boxes(self, batch: Mapping[str, Any]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per sample: boxes [N, 4] xyxy and class ids [N] in the head's vocabulary."""
+        """Per sample: boxes [N, 4] xyxy and class ids [N] in the head's vocabulary.
+
+        COCO-format sets (``tst.transfer.external``) give ``boxes`` / ``labels`` directly; shards give
+        instance + semseg maps, from which the boxes are derived."""
+        if "boxes" in batch:
+            out = []
+            for b, c in zip(batch["boxes"], batch["labels"]):
+                b = torch.as_tensor(b, dtype=torch.float32).reshape(-1, 4)
+                c = torch.as_tensor(c, dtype=torch.long).reshape(-1)
+                if self.label_lut is not None:
+                    c = apply_lut(c, self.label_lut, self.ignore_id)
+                keep = torch.tensor([int(x) in self._to_label for x in c], dtype=torch.bool)
+                out.append((b[keep], c[keep]))
+            return out
         sem = batch["semseg"]
         if self.label_lut is not None:
             sem = apply_lut(sem, self.label_lut, self.ignore_id)
