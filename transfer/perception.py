@@ -49,6 +49,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if str(device) not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
         raise ValueError(f"device={device!r} is invalid; choose auto, cpu or cuda")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but torch sees no CUDA device here; use device=auto or device=cpu")
     return torch.device(device)
 
 
