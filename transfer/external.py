@@ -74,7 +74,8 @@ class CocoSet(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         image_id = self.ids[i]
         rgb, (h, w) = _read_rgb(self.files[image_id], self.size)
-        out: dict[str, Any] = {"__key__": str(image_id), "image_id": image_id, "rgb": rgb}
+        out: dict[str, Any] = {"__key__": str(image_id), "image_id": image_id, "rgb": rgb,
+                               "orig_size": np.array([h, w])}  # predictions are mapped back to it
         if self.det is not None:
             scale = np.array([self.size / w, self.size / h] * 2)
             b = np.array([[x, y, x + bw, y + bh] for (x, y, bw, bh), _ in self.boxes[image_id]],

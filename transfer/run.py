@@ -174,11 +174,14 @@ def evaluate(task, model, ds: Dataset, indices: list[int], batch_size: int, devi
     """Run the task's evaluator over ``indices``; returns (metrics, images/s), writes predictions + preview."""
     model.eval()
     ev, kept, first, t0 = task.evaluator(), [], None, time.perf_counter()
+    keys: dict[int, str] = {}
     for lo in range(0, len(indices), batch_size):
         idx = indices[lo:lo + batch_size]
         batch = load_batch(ds, idx, device)
+        ids = batch.get("image_id") or idx  # COCO sets keep their image ids; shards use the sample index
+        keys.update(zip(ids, batch["__key__"]))
         outs = task.predict(model, batch)
-        gts = task.ground_truth(batch, idx)
+        gts = task.ground_truth(batch, ids)
         ev.process(gts, outs)
         first = first or (batch, gts, outs)
         if task.name == "semseg":
@@ -186,6 +189,7 @@ def evaluate(task, model, ds: Dataset, indices: list[int], batch_size: int, devi
     seconds = time.perf_counter() - t0
     metrics = ev.evaluate()
     write_predictions(task, ev, kept, out_dir)
+    write_json(out_dir / "image_ids.json", {str(i): k for i, k in keys.items()})  # results image_id -> sample key
     save_preview(out_dir.parent / "preview.png", *first)
     return metrics, len(indices) / seconds if seconds > 0 else 0.0
 

@@ -87,6 +87,10 @@ def test_transfer_trains_on_a_coco_folder(task, tmp_path):
     if task == "det":
         results = json.loads((out / "predictions" / "det_results.json").read_text())
         assert {r["category_id"] for r in results} <= {2, 3}
+        ids = json.loads((out / "predictions" / "image_ids.json").read_text())
+        assert {r["image_id"] for r in results} <= {int(i) for i in ids} <= set(range(100, 108))  # COCO ids
+        # boxes are in the original 32 px images, not the 64 px model input
+        assert all(0 <= r["bbox"][0] <= 32 and r["bbox"][0] + r["bbox"][2] <= 32.01 for r in results)
 
 
 def test_transfer_trains_on_image_label_folders(tmp_path):

@@ -75,16 +75,25 @@ class DetTask:
         losses = model(list(batch["rgb"]), targets)  # torchvision: dict of RPN and RoI-head losses
         return {"loss": sum(losses.values()), **{k: v.detach() for k, v in losses.items()}}
 
+    @staticmethod
+    def _scales(batch: Mapping[str, Any]) -> list[torch.Tensor]:
+        """Per sample [4] factors from the model's input pixels back to the original image (COCO sets
+        resize; results files and APs/m/l are in original pixels), else ones."""
+        h, w = batch["rgb"].shape[-2:]
+        sizes = batch.get("orig_size") or [(h, w)] * len(batch["rgb"])
+        return [torch.tensor([sw / w, sh / h, sw / w, sh / h], dtype=torch.float32) for sh, sw in sizes]
+
     @torch.no_grad()
     def predict(self, model: nn.Module, batch: Mapping[str, Any]) -> list[dict[str, torch.Tensor]]:
         if model.training:
             raise RuntimeError("DetTask.predict needs model.eval(): torchvision detectors predict only then")
         ids = self.ids.to(batch["rgb"].device)
-        return [{"boxes": o["boxes"].cpu(), "scores": o["scores"].cpu(), "labels": ids[o["labels"] - 1].cpu()}
-                for o in model(list(batch["rgb"]))]
+        return [{"boxes": o["boxes"].cpu() * s, "scores": o["scores"].cpu(), "labels": ids[o["labels"] - 1].cpu()}
+                for o, s in zip(model(list(batch["rgb"])), self._scales(batch))]
 
     def ground_truth(self, batch: Mapping[str, Any], image_ids: list[int]) -> list[dict[str, Any]]:
-        return [{"image_id": i, "boxes": b, "labels": c} for i, (b, c) in zip(image_ids, self.boxes(batch))]
+        return [{"image_id": i, "boxes": b * s, "labels": c}
+                for i, (b, c), s in zip(image_ids, self.boxes(batch), self._scales(batch))]
 
     def evaluator(self) -> DetectionEvaluator:
         return DetectionEvaluator(categories=self.class_names)

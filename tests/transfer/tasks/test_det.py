@@ -1,5 +1,6 @@
 """DetTask: boxes from instance maps, vocabulary mapping, and a detector that overfits a tiny set."""
 
+import numpy as np
 import pytest
 import torch
 from tst.transfer.class_map import map_classes
@@ -51,3 +52,12 @@ def test_detector_overfits_a_tiny_set():
     assert m["det/AP50"] > 60.0 and m["det/AP"] > 30.0, m  # an untrained detector scores ~0
     (out,) = task.predict(model, {"rgb": batch["rgb"][:1]})
     assert set(out["labels"].tolist()) <= set(THINGS)  # vocabulary ids, not contiguous labels
+
+
+def test_given_boxes_are_used_and_mapped_back_to_the_original_image_size():
+    batch = {"rgb": torch.rand(1, 3, 64, 64), "boxes": [np.array([[8.0, 16.0, 40.0, 48.0], [0, 0, 4, 4]])],
+             "labels": [np.array([2, 1])], "orig_size": [np.array([32, 128])]}  # h 32, w 128 resized to 64x64
+    task = DetTask(THINGS, image_size=64)
+    (gt,) = task.ground_truth(batch, [7])
+    assert gt["image_id"] == 7 and gt["labels"].tolist() == [2]  # class 1 (floor) is not a detection class
+    assert gt["boxes"].tolist() == [[16.0, 8.0, 80.0, 24.0]]  # x * 128/64, y * 32/64
