@@ -82,6 +82,7 @@ def run_agent(perception: Perception, split_dir: str | Path, out_dir: str | Path
     if steps < 1:
         raise ValueError(f"demo.steps must be >= 1, got {steps}")
     out_dir, scene = Path(out_dir), rebuild_scene(split_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     intr = Intrinsics.from_dict(read_manifest(split_dir)["intrinsics"])
     poses = WalkPolicy(scene, FreeSpace(scene), **dict(policy or {})).plan(int(steps), int(seed))
     renderer = Open3DRenderer(scene, threads=int(threads))

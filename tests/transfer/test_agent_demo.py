@@ -1,0 +1,71 @@
+"""The agent demo: the scene rebuilt from the eval split, a walk perceived by the plugin, GIF and map written."""
+
+import json
+import logging
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from tst.collect.manifest import scene_hash
+from tst.transfer.agent_demo import rebuild_scene, run_agent
+from tst.transfer.deploy import run
+from tst.transfer.perception import Perception
+
+from tests.envs.fixtures import make_box_room
+from tests.transfer.test_deploy import compose_deploy, deploy_space
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory):
+    return deploy_space(tmp_path_factory)
+
+
+def test_scene_is_rebuilt_from_the_manifest_and_checked(space, tmp_path):
+    assert scene_hash(rebuild_scene(space["eval"])) == scene_hash(make_box_room())
+    with pytest.raises(ValueError, match="ONE test space.*split=eval"):
+        rebuild_scene(space["ext"])  # two other rooms
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    m = json.loads((space["eval"] / "manifest.json").read_text())
+    m["config"]["scene"]["width"] = 5.0  # the recorded hash is of the 4 m room
+    (bad / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="another scene than the one recorded.*collect the eval split again"):
+        rebuild_scene(bad)
+
+
+def test_walk_writes_an_annotated_gif_and_a_scored_map(space, tmp_path):
+    p = Perception.from_run([space["semseg"], space["det"]], device="cpu")
+    res = run_agent(p, space["eval"], tmp_path, steps=5, threads=1)
+    frames = iio.imread(res["video"])
+    assert frames.shape[0] == 5 and frames.shape[1:3] == (192, 192)  # 64 px views enlarged 3x, no caption band
+    assert len({f.tobytes() for f in frames}) > 1  # the agent moves
+    m = res["metrics"]
+    assert m["agent/steps"] == 5 and m["agent/frames_per_s"] > 0 and m["agent/perception_ms_p50"] > 0
+    assert 0.0 <= m["map/mIoU"] <= 100.0 and "map/IoU/floor" in m
+    assert res["map_png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and res["warning"] is None
+
+
+def test_without_depth_the_map_is_disabled_with_a_warning(space, tmp_path, caplog):
+    p = Perception.from_run(space["semseg"], device="cpu")
+    with caplog.at_level(logging.WARNING):
+        res = run_agent(p, space["eval"], tmp_path, steps=2, threads=1, depth=False)
+    assert "no depth" in res["warning"] and "no depth" in caplog.text
+    assert res["map_png"] is None and not any(k.startswith("map/") for k in res["metrics"])
+    assert res["video"].is_file()
+    p = Perception.from_run(space["caption"], device="cpu")
+    res = run_agent(p, space["eval"], tmp_path / "c", steps=2, threads=1)
+    assert "no semseg head" in res["warning"]
+    assert iio.imread(res["video"]).shape[1] == 192 + 46  # the caption band
+
+
+def test_deploy_agent_true_adds_the_demo_to_metrics_and_report(space, tmp_path):
+    out = tmp_path / "d"
+    res = run(compose_deploy([space["semseg"]], space["eval"], out, "agent=true", "demo.steps=3", "demo.threads=1",
+                             "overlays=1"))
+    assert res["agent/steps"] == 3 and 0 <= res["map/mIoU"] <= 100
+    assert (out / "agent.gif").is_file() and (out / "agent_map.png").is_file()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["map/mIoU"] == res["map/mIoU"] and "semseg/mIoU" in metrics
+    report = (out / "report.md").read_text()
+    assert "## Agent demo" in report and "![video](agent.gif)" in report and "| map/mIoU |" in report
+    assert np.isfinite(metrics["agent/frames_per_s"])
