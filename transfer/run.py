@@ -35,7 +35,7 @@ from tst.transfer.tasks.det import DetTask
 from tst.transfer.tasks.semseg import SemSegTask
 
 from tst.atomic import write_json
-from tst.checkpoint import CheckpointError, load_checkpoint, load_encoder, save_checkpoint
+from tst.checkpoint import CheckpointError, init_encoder, load_checkpoint, load_encoder, save_checkpoint
 from tst.dataset import collate
 from tst.models.vit import create_encoder
 from tst.rundir import open_run_dir
@@ -65,13 +65,21 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def build_encoder(cfg: DictConfig) -> tuple[torch.nn.Module, dict]:
-    """``init=scratch``: a fresh ``model=`` ViT; otherwise the encoder export at ``init``."""
+    """``init=scratch``: a fresh ``model=`` ViT; an encoder export (dir with encoder.json): that encoder;
+    any other weights file (timm-compatible .pth/.safetensors): ``model=`` initialised from it."""
+    fresh = dict(modalities=["rgb"], img_size=int(cfg.image_size), patch_size=int(cfg.model.patch_size))
     if cfg.init in (None, "scratch"):
-        enc = create_encoder(cfg.model.name, modalities=["rgb"], img_size=int(cfg.image_size),
-                             patch_size=int(cfg.model.patch_size))
+        enc = create_encoder(cfg.model.name, **fresh)
         return enc, {"init": "scratch", "model_name": cfg.model.name, "patch_size": enc.patch_size}
-    enc, info = load_encoder(cfg.init)
-    return enc.train(), {"init": str(cfg.init), **info}
+    init = Path(cfg.init)
+    if (init / "encoder.json").is_file() or init.with_suffix(".json").is_file():
+        enc, info = load_encoder(init)
+        return enc.train(), {"init": str(init), **info}
+    enc = create_encoder(cfg.model.name, **fresh)
+    report = init_encoder(enc, init)
+    print(f"init {cfg.model.name} from {init}: missing {report['missing']}, unexpected {report['unexpected']}")
+    return enc, {"init": str(init), "model_name": cfg.model.name, "patch_size": enc.patch_size,
+                 "init_report": {k: len(v) for k, v in report.items()}}
 
 
 def vocabularies(cfg: DictConfig, src: dict[int, str]) -> tuple[dict[int, str], np.ndarray, list[str]]:

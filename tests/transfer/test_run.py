@@ -97,3 +97,19 @@ def test_probe_from_an_encoder_export_leaves_the_encoder_untouched(split, tmp_pa
         assert torch.equal(state["model"][f"encoder.{k}"], v), k
     head_w = state["model"]["head.classifier.weight"]
     assert head_w.shape == (3, 64, 1, 1)  # 3 classes on tst_vit_test's 64 channels
+
+
+def test_init_from_a_plain_state_dict_file(split, tmp_path, capsys):
+    import torch
+
+    from tst.checkpoint import load_checkpoint
+    from tst.models.vit import create_encoder
+
+    torch.manual_seed(5)
+    enc = create_encoder("tst_vit_test", modalities=["rgb"], img_size=64)
+    torch.save({"model": enc.state_dict()}, tmp_path / "weights.pth")
+    out = tmp_path / "run"
+    run(_cfg("semseg", split, out, [f"init={tmp_path / 'weights.pth'}", "protocol=probe"]))
+    assert "missing [], unexpected []" in capsys.readouterr().out
+    state = load_checkpoint(out / "head.pt")
+    assert torch.equal(state["model"]["encoder.blocks.0.attn.qkv.weight"], enc.state_dict()["blocks.0.attn.qkv.weight"])
