@@ -1,0 +1,100 @@
+"""``python -m tst.demo [overrides]`` (``make demo``): the whole pipeline on one procedural space.
+
+collect (pretrain, eval, external) -> pretrain TST on the test space and "other" on the external spaces
+(same frames, steps and batch) -> transfer semseg / det / caption from each init (tst, scratch, other;
+the same labelled external views and steps for all) -> ``tst deploy`` each init's heads on the test
+space's eval split -> ``<out>/report.md`` (rows: init; mIoU, AP, AP50, CIDEr), ``gain.png``,
+``metrics.json`` (``tst/semseg/mIoU``, ``scratch/det/AP``, …) and the wall time of every stage.
+
+Stages run in this process (``tst.sweep.launch_inline``): no re-import of torch / open3d per stage and
+each stage's own progress output on the terminal, under a banner. Every run directory lives under
+``out``, so a re-run skips what finished and continues what was interrupted. The numbers are whatever
+the run measures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from tst.aggregate import METRIC_COLUMNS, summarize, sweep_rows
+from tst.atomic import write_json
+from tst.pipeline import compose_config, grid_from_config, plan_jobs
+from tst.report import render
+from tst.rundir import RunDir
+from tst.sweep import Outcome, execute, launch_inline, write_status
+
+
+def _banner(line: str) -> None:
+    if line.startswith("["):
+        print(f"\n{'=' * 100}\n== {line}\n{'=' * 100}", flush=True)
+    else:
+        print(line, flush=True)
+
+
+def timings(jobs, outcomes: dict[str, Outcome]) -> dict[str, float]:
+    """Seconds per stage (summed over its jobs run now) and in total; finished-before jobs count 0."""
+    per: dict[str, float] = defaultdict(float)
+    for j in jobs:
+        per[j.stage] += outcomes[j.name].seconds if j.name in outcomes else 0.0
+    return {**{k: round(v, 1) for k, v in per.items()}, "total": round(sum(per.values()), 1)}
+
+
+def _timing_table(jobs, outcomes: dict[str, Outcome], wall: float) -> str:
+    lines = ["| job | status | seconds |", "|---|---|---|"]
+    for j in jobs:
+        o = outcomes.get(j.name, Outcome("pending"))
+        lines.append(f"| {j.name} | {o.status} | {o.seconds:.1f} |")
+    per = timings(jobs, outcomes)
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in per.items() if k != "total")
+    return (f"\n## Wall time\n\nThis run: {wall:.0f} s ({stages}); `done` = finished by an earlier run, skipped.\n\n"
+            + "\n".join(lines) + "\n")
+
+
+def run(cfg: DictConfig) -> dict:
+    t_start = time.perf_counter()
+    root = Path(cfg.out)
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    grid = grid_from_config(plain["grid"])
+    if grid.deploy and importlib.util.find_spec("tst.transfer.deploy") is None:
+        print("demo: tst deploy is not available in this version; heads are scored by transfer on the eval split")
+        grid = dataclasses.replace(grid, deploy=False)
+    rd = RunDir(root, plain, resume=True, may_differ=tuple(plain))  # the record of the last demo settings
+    jobs = plan_jobs(grid, root)
+    print(f"demo: {len(jobs)} stage runs under {root} (finished ones are skipped)", flush=True)
+    outcomes = execute(jobs, root, launch_inline, parallel=1, echo=_banner)
+    write_status(root, jobs, outcomes)
+
+    report = render(root, "gain")
+    summary = summarize(sweep_rows(root), ("init",), METRIC_COLUMNS)
+    metrics = {f"{init}/{m}": cells[m].mean for (init,), cells in summary for m in METRIC_COLUMNS
+               if not math.isnan(cells[m].mean)}
+    wall = time.perf_counter() - t_start
+    per = timings(jobs, outcomes)
+    metrics.update({f"time/{k}_s": v for k, v in per.items()})
+    metrics["time/wall_s"] = round(wall, 1)
+    rd.write_metrics(metrics, merge=False)
+    with open(root / "report.md", "a") as fh:
+        fh.write(_timing_table(jobs, outcomes, wall))
+    write_json(root / "timings.json", {j.name: dataclasses.asdict(outcomes[j.name]) for j in jobs if j.name in outcomes})
+    print("\n" + (root / "report.md").read_text(), flush=True)
+    failed = [n for n, o in outcomes.items() if o.status in ("failed", "blocked")]
+    print(f"demo: {wall:.0f} s; report {root / 'report.md'}, plot {root / report['plot']}, metrics {root / 'metrics.json'}"
+          + (f"; {len(failed)} stage runs did not finish: {failed}" if failed else ""), flush=True)
+    return {**metrics, "failed": failed}
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = compose_config("demo", sys.argv[1:] if argv is None else argv)
+    return 1 if run(cfg)["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

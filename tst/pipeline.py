@@ -1,0 +1,223 @@
+"""The stage chain as plain data: a grid of scenes x inits x objectives x seeds x tasks becomes a list of
+stage jobs (collect -> pretrain -> transfer), each with its own run directory under one root.
+
+Why a job list and not one Hydra multirun per stage: the grid is a graph with shared upstream work
+(one collection per space, one pretraining per data source x objective x seed, reused by every task),
+which a cartesian multirun over a single stage cannot express. A job's run directory is a pure
+function of its parameters, so two cells that need the same upstream job name the same directory,
+and a re-run finds finished jobs by their ``config.yaml`` + completion marker (``is_done``).
+
+Init names: ``scratch``; ``tst`` (pretrained on the test space itself); ``other`` (the same pretraining
+budget on the external spaces); ``other<k>`` (on the first k external spaces); ``space<i>`` (on the
+procedural space with seed i — the specialization-generalization matrix).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tst.rundir import VOLATILE_KEYS, config_diff
+
+TASK_KEYS = {"semseg": ("semseg/mIoU",), "det": ("det/AP", "det/AP50"), "caption": ("caption/CIDEr",)}
+_INIT = re.compile(r"^(scratch|tst|other|other(?P<k>\d+)|space(?P<i>\d+))$")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One stage run. ``name`` is also its run directory relative to the pipeline root."""
+
+    name: str
+    stage: str  # collect | pretrain | transfer | deploy
+    overrides: tuple[str, ...]  # Hydra overrides, without out=
+    deps: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def out(self, root: Path) -> Path:
+        return Path(root) / self.name
+
+    def argv(self, root: Path) -> list[str]:
+        return [*self.overrides, f"out={self.out(root)}"]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A pretraining objective of the ablations: the ``objective=`` config and its input modalities."""
+
+    objective: str = "multimae"
+    modalities: tuple[str, ...] = ("rgb", "depth", "normal")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """What to run. ``scenes`` are the test spaces (seeds of ``scene``); overrides are appended per stage."""
+
+    scenes: tuple[int, ...] = (0,)
+    inits: tuple[str, ...] = ("tst", "scratch", "other")
+    objectives: Mapping[str, Objective] = field(default_factory=lambda: {"multimae": Objective()})
+    seeds: tuple[int, ...] = (0,)
+    tasks: tuple[str, ...] = ("semseg", "det", "caption")
+    external_seeds: tuple[int, ...] = (1000, 1001, 1002)
+    frames_pretrain: int = 128
+    frames_eval: int = 48
+    frames_external: int = 128
+    scene: str = "synth"
+    model: str = "tst_vit_test"
+    collect: tuple[str, ...] = ()
+    pretrain: tuple[str, ...] = ()
+    transfer: tuple[str, ...] = ()
+    transfer_task: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    deploy: bool = False  # True: heads are scored by `tst deploy` on the eval split (transfer holds out external views)
+    deploy_overrides: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for init in self.inits:
+            m = _INIT.match(init)
+            if not m:
+                raise ValueError(f"inits: {init!r} is not an init; use scratch, tst, other, other<k> "
+                                 f"(first k external spaces) or space<i> (pretrained on scene seed i)")
+            if m["k"] and not 1 <= int(m["k"]) <= len(self.external_seeds):
+                raise ValueError(f"inits: {init!r} needs {m['k']} external spaces but external_seeds has "
+                                 f"{len(self.external_seeds)}; list more seeds in external_seeds")
+        bad = sorted(set(self.tasks) - set(TASK_KEYS))
+        if bad:
+            raise ValueError(f"tasks: {bad} unknown; choose from {list(TASK_KEYS)}")
+        clash = sorted(set(self.scenes) & set(self.external_seeds))
+        if clash:
+            raise ValueError(f"scenes {clash} are also in external_seeds: external data must come from other spaces")
+        if not self.objectives:
+            raise ValueError("objectives: give at least one, e.g. {multimae: {objective: multimae}}")
+
+
+def _seq(xs: Iterable) -> str:
+    return "[" + ",".join(str(x) for x in xs) + "]"
+
+
+def plan_jobs(grid: Grid, root: Path) -> list[Job]:
+    """Every job the grid needs under ``root``, upstream first, each exactly once."""
+    jobs: dict[str, Job] = {}
+
+    def at(name: str) -> str:
+        return str(Path(root) / name)
+
+    def add(job: Job) -> str:
+        jobs.setdefault(job.name, job)
+        return job.name
+
+    edges = any("edges" in o.modalities for o in grid.objectives.values())
+    extras_pre = "extras=[edges]" if edges else "extras=[]"
+
+    def collect(name: str, split: str, frames: int, *extra: str) -> str:
+        return add(Job(f"data/{name}", "collect", (f"scene={grid.scene}", f"split={split}", f"frames={frames}",
+                                                   *extra, *grid.collect)))
+
+    external = collect("external", "external", grid.frames_external, "extras=[caption]",
+                       f"external_seeds={_seq(grid.external_seeds)}")
+
+    def source_data(source: str) -> str:
+        if source.startswith("other"):
+            k = int(source[5:])
+            return collect(source, "external", grid.frames_pretrain, extras_pre,
+                           f"external_seeds={_seq(grid.external_seeds[:k])}")
+        return collect(f"{source}/pretrain", "pretrain", grid.frames_pretrain, extras_pre,
+                       f"scene.seed={int(source[5:])}")
+
+    def pretrain(source: str, oname: str, seed: int) -> str:
+        o, data = grid.objectives[oname], source_data(source)
+        return add(Job(f"pretrain/{source}/{oname}/seed{seed}", "pretrain",
+                       (f"data={at(data)}", f"model={grid.model}", f"objective={o.objective}",
+                        f"modalities={_seq(o.modalities)}", f"seed={seed}", *grid.pretrain), deps=(data,)))
+
+    for j in grid.scenes:
+        ev = collect(f"synth{j}/eval", "eval", grid.frames_eval, "extras=[caption]", f"scene.seed={j}")
+        for init in grid.inits:
+            source = {"tst": f"synth{j}", "other": f"other{len(grid.external_seeds)}"}.get(init, init)
+            if source.startswith("space"):
+                source = f"synth{source[5:]}"
+            for oname in (("none",) if init == "scratch" else tuple(grid.objectives)):
+                for seed in grid.seeds:
+                    enc = None if init == "scratch" else pretrain(source, oname, seed)
+                    cell = f"synth{j}/{init}/{oname}"
+                    deploy = f"deploy/{cell}/seed{seed}" if grid.deploy else None
+                    heads = []
+                    for task in grid.tasks:
+                        deps = (external, ev) + ((enc,) if enc else ())
+                        heads.append(add(Job(
+                            f"transfer/{cell}/{task}/seed{seed}", "transfer",
+                            (f"task={task}", f"data={at(external)}", *(() if deploy else (f"val={at(ev)}",)),
+                             f"vocab={at(ev)}", f"init={'scratch' if enc is None else at(enc + '/export')}",
+                             f"model={grid.model}", f"seed={seed}", *grid.transfer, *grid.transfer_task.get(task, ())),
+                            deps=deps, params={"scene": j, "init": init, "objective": oname, "task": task,
+                                               "seed": seed, "source": source, "scored_by": deploy})))
+                    if deploy:
+                        add(Job(deploy, "deploy", (f"heads={_seq(at(h) for h in heads)}", f"data={at(ev)}",
+                                                   *grid.deploy_overrides), deps=(ev, *heads)))
+    return list(jobs.values())
+
+
+def compose_config(stage: str, overrides: Sequence[str]):
+    """The stage's composed DictConfig, exactly as ``tst <stage> overrides…`` would see it."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from tst.cli import STAGES, config_dir
+
+    name = STAGES[stage][0] if stage in STAGES else stage  # demo: a config, not a stage
+    if GlobalHydra.instance().is_initialized():  # inside `tst sweep` (hydra.main): same config dir
+        return compose(config_name=name, overrides=list(overrides))
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose(config_name=name, overrides=list(overrides))
+
+
+def _complete(stage: str, path: Path, metrics: dict, cfg: dict) -> bool:
+    if stage == "collect":
+        f = path / "manifest.json"
+        man = json.loads(f.read_text()) if f.exists() else {}
+        return bool(man.get("complete")) and "content_hash" in man
+    if stage == "pretrain":
+        return metrics.get("pretrain/steps") == cfg["steps"] and (path / "export").is_dir()
+    if stage == "transfer":
+        return metrics.get("transfer/steps") == cfg["steps"] and (path / "head.pt").is_file()
+    return bool(metrics)
+
+
+def is_done(job: Job, root: Path) -> bool:
+    """True when the job's run directory holds a finished run of exactly this config."""
+    from omegaconf import OmegaConf
+
+    path = job.out(root)
+    if not (path / "config.yaml").is_file() or not (path / "metrics.json").is_file():
+        return False
+    old = yaml.safe_load((path / "config.yaml").read_text()) or {}
+    try:
+        new = OmegaConf.to_container(compose_config(job.stage, job.argv(root)), resolve=True)
+    except Exception:  # an override that no longer composes: not this run
+        return False
+    strip = lambda d: {k: v for k, v in d.items() if k not in VOLATILE_KEYS}  # noqa: E731
+    if config_diff(strip(old), strip(new)):
+        return False
+    return _complete(job.stage, path, json.loads((path / "metrics.json").read_text()), new)
+
+
+def grid_from_config(g: Mapping[str, Any]) -> Grid:
+    """A Grid from the plain (resolved) ``grid:`` block of demo.yaml / sweep.yaml."""
+    objs = {k: Objective(v.get("objective", "multimae"), tuple(v.get("modalities", ("rgb", "depth", "normal"))))
+            for k, v in (g.get("objectives") or {"multimae": {}}).items()}
+    frames = g.get("frames", {})
+    return Grid(scenes=tuple(g.get("scenes", (0,))), inits=tuple(g.get("inits", Grid.inits)), objectives=objs,
+                seeds=tuple(g.get("seeds", (0,))), tasks=tuple(g.get("tasks", Grid.tasks)),
+                external_seeds=tuple(g.get("external_seeds", Grid.external_seeds)),
+                frames_pretrain=int(frames.get("pretrain", Grid.frames_pretrain)),
+                frames_eval=int(frames.get("eval", Grid.frames_eval)),
+                frames_external=int(frames.get("external", Grid.frames_external)),
+                scene=g.get("scene", "synth"), model=g.get("model", "tst_vit_test"),
+                collect=tuple(g.get("collect") or ()), pretrain=tuple(g.get("pretrain") or ()),
+                transfer=tuple(g.get("transfer") or ()),
+                transfer_task={k: tuple(v or ()) for k, v in (g.get("transfer_task") or {}).items()},
+                deploy=bool(g.get("deploy", False)), deploy_overrides=tuple(g.get("deploy_overrides") or ()))

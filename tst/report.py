@@ -1,0 +1,157 @@
+"""``tst report dir=<sweep dir>``: the paper's analyses as tables and figures from finished runs.
+
+    tst report dir=runs/sweep/analysis_gain            # analysis read from the sweep's config.yaml
+    tst report dir=runs/sweep/x analysis=matrix metric=det/AP
+
+Analyses (one experiment config each, configs/experiment/analysis_*.yaml):
+- ``gain``: TST vs scratch vs other-spaces pretraining per task (table + bars, gains over both).
+- ``matrix``: specialization-generalization, encoder pretrained on space i (init ``space<i>``; ``tst``
+  on space j is the diagonal) evaluated on space j, as a heatmap.
+- ``external``: other-spaces pretraining on k external spaces (init ``other<k>``) against the single
+  test space, with the crossing point: how many external spaces the test space is worth.
+- ``ablation``: SSL objective / modality subsets (rows: objective).
+- ``table``: every cell (scene, init, objective) of any sweep.
+Writes ``report.md``, ``report.json`` (the plotted numbers) and the PNGs into ``dir``; reads only
+``sweep.json`` and the runs' ``metrics.json`` (``tst.aggregate``), so it works on any finished sweep.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import yaml
+
+from tst.aggregate import METRIC_COLUMNS, markdown, summarize, sweep_rows, write_tables
+from tst.atomic import write_json, write_text
+from tst.plots import bar_plot, crossing_plot, heatmap
+
+ANALYSES = ("gain", "matrix", "external", "ablation", "table")
+
+
+def _series(summary, metrics) -> tuple[dict, dict]:
+    vals = {str(k[0]): {m: c[m].mean for m in metrics} for k, c in summary}
+    errs = {str(k[0]): {m: c[m].std for m in metrics} for k, c in summary}
+    return vals, errs
+
+
+def _used(rows: list[dict]) -> list[str]:
+    return [m for m in METRIC_COLUMNS if any(r["task"] == m.split("/")[0] for r in rows)]
+
+
+def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
+    metrics = _used(rows)
+    summary = summarize(rows, ("init",), metrics)
+    vals, errs = _series(summary, metrics)
+    png = bar_plot(vals, root / "gain.png", errors=errs, title="specialization gain: init per task")
+    text = markdown(summary, ("init",), metrics)
+    gains = {}
+    for ref in ("scratch", "other"):
+        if "tst" in vals and ref in vals:
+            gains[ref] = {m: vals["tst"][m] - vals[ref][m] for m in metrics}
+    if gains:
+        text += "\nGain of TST (difference of means):\n\n| over | " + " | ".join(metrics) + " |\n|" + \
+            "---|" * (len(metrics) + 1) + "\n" + "".join(
+                f"| {ref} | " + " | ".join(f"{g[m]:+.2f}" for m in metrics) + " |\n" for ref, g in gains.items())
+    return text + f"\n![gain]({png.name})\n", {"means": vals, "stds": errs, "gain": gains, "plot": png.name}
+
+
+def _source(init: str, scene) -> int | None:
+    if init == "tst":
+        return int(scene)
+    m = re.fullmatch(r"space(\d+)", init)
+    return int(m[1]) if m else None
+
+
+def _matrix(rows: list[dict], root: Path, metric: str) -> tuple[str, dict]:
+    keep = [{**r, "source": _source(r["init"], r["scene"])} for r in rows]
+    keep = [r for r in keep if r["source"] is not None]
+    summary = dict(summarize(keep, ("source", "scene"), (metric,)))
+    srcs = sorted({k[0] for k in summary})
+    evals = sorted({k[1] for k in summary})
+    mat = [[summary[(i, j)][metric].mean if (i, j) in summary else math.nan for j in evals] for i in srcs]
+    png = heatmap(mat, [f"space {i}" for i in srcs], [f"space {j}" for j in evals], root / "matrix.png",
+                  title=f"{metric}: pretrained on i, evaluated on j", xlabel="evaluated on", ylabel="pretrained on")
+    lines = ["| pretrained on \\ evaluated on | " + " | ".join(f"space {j}" for j in evals) + " |",
+             "|" + "---|" * (len(evals) + 1)]
+    for i in srcs:
+        lines.append(f"| space {i} | " + " | ".join(
+            summary[(i, j)][metric].text() if (i, j) in summary else "—" for j in evals) + " |")
+    diag = [mat[a][evals.index(i)] for a, i in enumerate(srcs) if i in evals]
+    off = [v for a, r in enumerate(mat) for b, v in enumerate(r) if srcs[a] != evals[b] and not math.isnan(v)]
+    extra = {}
+    if diag and off:
+        extra = {"diagonal_mean": sum(diag) / len(diag), "off_diagonal_mean": sum(off) / len(off)}
+        lines.append(f"\nOn its own space {extra['diagonal_mean']:.2f}, on other spaces {extra['off_diagonal_mean']:.2f}.")
+    text = "\n".join(lines) + f"\n\n![matrix]({png.name})\n"
+    return text, {"metric": metric, "sources": srcs, "evaluated": evals, "matrix": mat, **extra, "plot": png.name}
+
+
+def _external(rows: list[dict], root: Path, metric: str) -> tuple[str, dict]:
+    summary = dict(summarize(rows, ("init",), (metric,)))
+    ks = sorted(int(k[0][5:]) for k in summary if re.fullmatch(r"other\d+", str(k[0])))
+    if not ks or ("tst",) not in summary:
+        raise ValueError(f"analysis=external needs runs with init=tst and init=other<k>; found inits "
+                         f"{sorted(k[0] for k in summary)}")
+    ys = [summary[(f"other{k}",)][metric].mean for k in ks]
+    errs = [summary[(f"other{k}",)][metric].std for k in ks]
+    ref = summary[("tst",)][metric].mean
+    png, cross = crossing_plot(ks, ys, ref, root / "external.png", errors=errs, xlabel="external spaces",
+                               ylabel=metric, title=f"{metric}: other spaces vs the test space")
+    text = markdown(list(summarize(rows, ("init",), (metric,))), ("init",), (metric,))
+    text += ("\nThe test space is worth " + (f"{cross:.2f} external spaces" if cross is not None else
+             f"more than {ks[-1]} external spaces (the curve stays below it)") + f".\n\n![external]({png.name})\n")
+    return text, {"metric": metric, "k": ks, "other": ys, "other_std": errs, "tst": ref, "crossing": cross,
+                  "plot": png.name}
+
+
+def _ablation(rows: list[dict], root: Path) -> tuple[str, dict]:
+    rows = [r for r in rows if r.get("init") == "tst"]
+    metrics = _used(rows)
+    summary = summarize(rows, ("objective",), metrics)
+    vals, errs = _series(summary, metrics)
+    png = bar_plot(vals, root / "ablation.png", errors=errs, title="SSL objective / modality ablation")
+    return markdown(summary, ("objective",), metrics) + f"\n![ablation]({png.name})\n", \
+        {"means": vals, "stds": errs, "plot": png.name}
+
+
+def render(root: str | Path, analysis: str = "auto", metric: str | None = None) -> dict:
+    """Write report.md / report.json / PNGs for ``analysis`` into ``root``; returns report.json's content."""
+    root = Path(root)
+    if analysis == "auto":
+        cfg_file = root / "config.yaml"
+        analysis = (yaml.safe_load(cfg_file.read_text()) or {}).get("analysis") if cfg_file.is_file() else None
+        analysis = analysis or "table"
+    if analysis not in ANALYSES:
+        raise ValueError(f"analysis={analysis!r} is unknown; choose one of {list(ANALYSES)}")
+    rows = sweep_rows(root)
+    if not rows:
+        raise FileNotFoundError(f"{root} holds no transfer runs (no sweep.json and no transfer/synth*/…/seed*/); "
+                                f"give dir=<a finished sweep or demo directory>")
+    metric = metric or "semseg/mIoU"
+    write_tables(rows, root, by=("scene", "init", "objective"))
+    if analysis == "gain":
+        text, data = _gain(rows, root)
+    elif analysis == "matrix":
+        text, data = _matrix(rows, root, metric)
+    elif analysis == "external":
+        text, data = _external(rows, root, metric)
+    elif analysis == "ablation":
+        text, data = _ablation(rows, root)
+    else:
+        text, data = markdown(summarize(rows, ("scene", "init", "objective")), ("scene", "init", "objective")), {}
+    failed = sum(r["status"] != "ok" for r in rows)
+    head = f"# {analysis}: {root.name}\n\nmean ± std over seeds; {len(rows)} transfer jobs, {failed} not finished " \
+           f"(marked FAILED / counted in the cells; details in results.md).\n\n"
+    write_text(root / "report.md", head + text)
+    data = {"analysis": analysis, **data}
+    write_json(root / "report.json", data)
+    return data
+
+
+def run(cfg) -> dict:
+    data = render(cfg.dir, str(cfg.analysis), cfg.get("metric"))
+    print((Path(cfg.dir) / "report.md").read_text(), flush=True)
+    return {**data, "report": str(Path(cfg.dir) / "report.md")}
+

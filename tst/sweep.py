@@ -1,0 +1,181 @@
+"""``tst sweep experiment=<name>``: run a grid of stage jobs (``tst.pipeline``) and aggregate the results.
+
+    tst sweep experiment=analysis_gain launcher=local jobs=2      # parallel subprocesses on this machine
+    tst sweep experiment=analysis_gain launcher=slurm             # one Slurm job per stage run (submitit)
+
+Our own loop rather than Hydra's multirun: the grid is a graph of stages with shared upstream runs
+(see ``tst.pipeline``), which Hydra sweeps cannot express. Each job runs as ``python -m tst.cli <stage>
+overrides…`` — a subprocess locally (a crash or an out-of-memory kill stays in that job; the log goes
+to ``<out>/logs/``) or a Slurm job through submitit, which the optional ``slurm`` extra
+(hydra-submitit-launcher) installs. A failed job keeps everyone else's results; the jobs that needed
+it are marked ``blocked``; a re-run skips finished jobs and retries only failed and blocked ones.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tst.atomic import write_json
+from tst.pipeline import Job, compose_config, grid_from_config, is_done, plan_jobs
+
+Launch = Callable[[Job, list[str], Path], None]  # (job, argv, log file) -> None, raises on failure
+
+
+@dataclass
+class Outcome:
+    """What happened to a job: done (finished before), ok (ran now), failed, blocked (a dependency failed)."""
+
+    status: str
+    seconds: float = 0.0
+    error: str = ""
+
+
+def _argv(job: Job, root: Path) -> list[str]:
+    # a directory holding this job's config continues it (an interrupted run) instead of being refused
+    return job.argv(root) + (["resume=true"] if (job.out(root) / "config.yaml").is_file() else [])
+
+
+def _log_path(job: Job, root: Path) -> Path:
+    return Path(root) / "logs" / (job.name.replace("/", "__") + ".log")
+
+
+def _tail(path: Path, lines: int = 6) -> str:
+    if not path.is_file():
+        return ""
+    return " | ".join(ln.strip() for ln in path.read_text(errors="replace").strip().splitlines()[-lines:])
+
+
+def launch_inline(job: Job, argv: list[str], log: Path) -> None:
+    """Run the stage in this process (the demo: no re-import per stage, progress straight to the terminal)."""
+    from tst.cli import load_stage
+
+    load_stage(job.stage)(compose_config(job.stage, argv))
+
+
+def launch_subprocess(job: Job, argv: list[str], log: Path) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as fh:
+        rc = subprocess.run([sys.executable, "-m", "tst.cli", job.stage, *argv], stdout=fh,
+                            stderr=subprocess.STDOUT).returncode
+    if rc != 0:
+        raise RuntimeError(f"exit code {rc}; log {log}: {_tail(log)}")
+
+
+def slurm_launcher(root: Path, params: dict[str, Any]) -> Launch:
+    """Each job becomes a Slurm job through submitit (installed by hydra-submitit-launcher)."""
+    try:
+        import hydra_plugins.hydra_submitit_launcher  # noqa: F401  (the supported way to get submitit)
+        import submitit
+    except ImportError as e:
+        raise SystemExit(f"launcher=slurm needs hydra-submitit-launcher ({e.name} is missing): "
+                         f"pip install -e '.[slurm]', or use launcher=local jobs=N") from None
+    executor = submitit.AutoExecutor(folder=str(Path(root) / "slurm"))
+    executor.update_parameters(**params)
+
+    def launch(job: Job, argv: list[str], log: Path) -> None:
+        executor.update_parameters(name=job.name.replace("/", "_"))
+        fn = submitit.helpers.CommandFunction([sys.executable, "-m", "tst.cli", job.stage, *argv])
+        done = executor.submit(fn)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"slurm job {done.job_id}: {done.paths.stdout}\n")
+        done.result()  # raises with the job's stderr on failure
+
+    return launch
+
+
+def execute(jobs: list[Job], root: Path, launch: Launch, parallel: int = 1,
+            echo: Callable[[str], None] = print) -> dict[str, Outcome]:
+    """Run every job whose dependencies finished, ``parallel`` at a time; never stops on a failure."""
+    root, outcomes = Path(root), {}
+    pending, total, t_start = list(jobs), len(jobs), time.perf_counter()
+    running: dict[Future, tuple[Job, float]] = {}
+
+    def start(pool: ThreadPoolExecutor, job: Job) -> None:
+        echo(f"[{len(outcomes) + len(running) + 1}/{total}] {job.stage} {job.name} ...")
+        running[pool.submit(launch, job, _argv(job, root), _log_path(job, root))] = (job, time.perf_counter())
+
+    with ThreadPoolExecutor(max(1, parallel)) as pool:
+        while pending or running:
+            for job in list(pending):
+                bad = [d for d in job.deps if outcomes.get(d, Outcome("")).status in ("failed", "blocked")]
+                if bad:
+                    outcomes[job.name] = Outcome("blocked", error=f"needs {bad[0]}, which failed")
+                elif all(d in outcomes for d in job.deps) and is_done(job, root):
+                    outcomes[job.name] = Outcome("done")
+                elif all(d in outcomes for d in job.deps) and len(running) < max(1, parallel):
+                    start(pool, job)
+                else:
+                    continue
+                pending.remove(job)
+            if not running:
+                continue
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                job, t0 = running.pop(fut)
+                dt = time.perf_counter() - t0
+                err = fut.exception()
+                outcomes[job.name] = Outcome("failed" if err else "ok", round(dt, 2),
+                                             f"{type(err).__name__}: {err}"[:2000] if err else "")
+                echo(f"    {job.name}: {outcomes[job.name].status} in {dt:.1f} s"
+                     + (f" -- {outcomes[job.name].error[:300]}" if err else ""))
+    counts = {s: sum(o.status == s for o in outcomes.values()) for s in ("ok", "done", "failed", "blocked")}
+    echo(f"{total} jobs in {time.perf_counter() - t_start:.0f} s: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return outcomes
+
+
+def write_status(root: Path, jobs: list[Job], outcomes: dict[str, Outcome]) -> Path:
+    """``sweep.json``: every job's stage, parameters, status and error, what ``tst report`` reads."""
+    path = Path(root) / "sweep.json"
+    write_json(path, {"jobs": [{"name": j.name, "stage": j.stage, "params": dict(j.params),
+                                **asdict(outcomes.get(j.name, Outcome("pending")))} for j in jobs]})
+    return path
+
+
+def make_launcher(kind: str, root: Path, slurm: dict[str, Any]) -> tuple[Launch, bool]:
+    """(launch function, whether it may run jobs in parallel)."""
+    if kind == "local":
+        return launch_subprocess, True
+    if kind == "slurm":
+        return slurm_launcher(root, slurm), True
+    if kind == "inline":
+        return launch_inline, False
+    raise ValueError(f"launcher.kind={kind!r} is unknown; choose local, slurm or inline")
+
+
+def run(cfg) -> dict:
+    from omegaconf import OmegaConf
+
+    from tst.aggregate import sweep_rows, write_tables
+    from tst.rundir import RunDir
+
+    root = Path(cfg.out)
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    grid = grid_from_config(plain["grid"])  # fails early on unknown inits / tasks
+    if int(cfg.jobs) < 1:
+        raise ValueError(f"sweep config: jobs={cfg.jobs!r} is invalid; run at least 1 job at a time")
+    # the grid may grow between runs (more seeds, more inits): finished jobs are kept either way
+    rd = RunDir(root, plain, resume=True, overwrite=bool(cfg.overwrite), may_differ=("grid", "launcher", "jobs"))
+    launcher = plain["launcher"]
+    launch, parallel_ok = make_launcher(launcher["kind"], root, launcher.get("slurm") or {})
+    jobs = plan_jobs(grid, root)
+    print(f"sweep {cfg.name}: {len(jobs)} jobs under {root} ({launcher['kind']} launcher, jobs={cfg.jobs})", flush=True)
+    outcomes = execute(jobs, root, launch, int(cfg.jobs) if parallel_ok else 1)
+    write_status(root, jobs, outcomes)
+    rows = sweep_rows(root)
+    csv_path, md_path = write_tables(rows, root, by=tuple(cfg.table_by))
+    print(md_path.read_text(), flush=True)
+    metrics = {f"sweep/{s}": sum(o.status == s for o in outcomes.values()) for s in ("ok", "done", "failed", "blocked")}
+    metrics["sweep/jobs"] = len(jobs)
+    rd.write_metrics(metrics, merge=False)
+    if cfg.get("analysis"):
+        from tst.report import render
+
+        render(root, str(cfg.analysis), metric=cfg.get("metric"))
+    return {**metrics, "csv": str(csv_path), "table": str(md_path)}
