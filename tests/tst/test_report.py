@@ -1,0 +1,80 @@
+"""`tst report` on run directories this test writes itself: the tables' numbers and the plot files."""
+
+import json
+
+import pytest
+
+from tst.cli import main
+from tst.report import render
+
+
+def _run(root, scene, init, objective, task, seed, **values):
+    d = root / "transfer" / f"synth{scene}" / init / objective / task / f"seed{seed}"
+    d.mkdir(parents=True)
+    (d / "metrics.json").write_text(json.dumps({k.replace("__", "/"): v for k, v in values.items()}))
+
+
+def _png(path):
+    assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_gain_table_gains_and_bars(tmp_path):
+    for seed, (t, s, o) in enumerate([(40.0, 20.0, 30.0), (44.0, 22.0, 34.0)]):
+        _run(tmp_path, 0, "tst", "multimae", "semseg", seed, semseg__mIoU=t)
+        _run(tmp_path, 0, "scratch", "none", "semseg", seed, semseg__mIoU=s)
+        _run(tmp_path, 0, "other", "multimae", "semseg", seed, semseg__mIoU=o)
+        _run(tmp_path, 0, "tst", "multimae", "caption", seed, caption__CIDEr=0.5 + seed)
+    data = render(tmp_path, "gain")
+    assert data["means"]["tst"]["semseg/mIoU"] == 42.0 and data["means"]["other"]["semseg/mIoU"] == 32.0
+    assert data["gain"]["scratch"]["semseg/mIoU"] == 21.0 and data["gain"]["other"]["semseg/mIoU"] == 10.0
+    md = (tmp_path / "report.md").read_text()
+    assert "| tst | 42.00 ± 2.83 | 1.00 ± 0.71 |" in md and "| scratch | 21.00 ± 1.41 | FAILED |" not in md
+    assert "| scratch | 21.00 ± 1.41 | — |" in md and "| other | +10.00 |" in md
+    _png(tmp_path / "gain.png")
+    assert (tmp_path / "results.csv").is_file()
+
+
+def test_matrix_heatmap_puts_each_source_on_its_row(tmp_path):
+    value = {(0, 0): 50.0, (0, 1): 20.0, (1, 0): 25.0, (1, 1): 45.0}  # (pretrained on, evaluated on)
+    for (i, j), v in value.items():
+        init = "tst" if i == j and i == 0 else f"space{i}"  # `tst` on space j is the diagonal too
+        _run(tmp_path, j, init, "multimae", "semseg", 0, semseg__mIoU=v)
+        _run(tmp_path, j, init, "multimae", "semseg", 1, semseg__mIoU=v + 2)
+    data = render(tmp_path, "matrix", metric="semseg/mIoU")
+    assert data["matrix"] == [[51.0, 21.0], [26.0, 46.0]] and data["sources"] == [0, 1]
+    assert data["diagonal_mean"] == 48.5 and data["off_diagonal_mean"] == 23.5
+    assert "| space 1 | 26.00 ± 1.41 | 46.00 ± 1.41 |" in (tmp_path / "report.md").read_text()
+    _png(tmp_path / "matrix.png")
+
+
+def test_external_curve_reports_the_crossing_point(tmp_path):
+    for k, v in ((1, 10.0), (2, 20.0), (4, 30.0), (8, 40.0)):
+        _run(tmp_path, 0, f"other{k}", "multimae", "semseg", 0, semseg__mIoU=v)
+    _run(tmp_path, 0, "tst", "multimae", "semseg", 0, semseg__mIoU=25.0)
+    data = render(tmp_path, "external")
+    assert data["k"] == [1, 2, 4, 8] and data["other"] == [10.0, 20.0, 30.0, 40.0] and data["crossing"] == 3.0
+    assert "worth 3.00 external spaces" in (tmp_path / "report.md").read_text()
+    _png(tmp_path / "external.png")
+
+
+def test_ablation_through_the_cli_reads_the_analysis_from_the_sweep_config(tmp_path):
+    for obj, v in (("mae_rgb", 10.0), ("multimae_rgb_depth", 12.0), ("multimae_rgb_depth_normal", 15.0)):
+        _run(tmp_path, 0, "tst", obj, "det", 0, det__AP=v, det__AP50=2 * v)
+    _run(tmp_path, 0, "scratch", "none", "det", 0, det__AP=99.0, det__AP50=99.0)  # not an ablation row
+    (tmp_path / "config.yaml").write_text("analysis: ablation\n")
+    main(["report", f"dir={tmp_path}"])
+    md = (tmp_path / "report.md").read_text()
+    assert md.startswith("# ablation") and "| multimae_rgb_depth_normal | 15.00 ± 0.00 | 30.00 ± 0.00 |" in md
+    assert "99.00" not in md
+    assert json.loads((tmp_path / "report.json").read_text())["means"]["mae_rgb"]["det/AP"] == 10.0
+    _png(tmp_path / "ablation.png")
+
+
+def test_bad_input_names_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="holds no transfer runs"):
+        render(tmp_path, "gain")
+    _run(tmp_path, 0, "tst", "multimae", "semseg", 0, semseg__mIoU=1.0)
+    with pytest.raises(ValueError, match="analysis='heat' is unknown"):
+        render(tmp_path, "heat")
+    with pytest.raises(ValueError, match="needs runs with init=tst and init=other<k>"):
+        render(tmp_path, "external")
