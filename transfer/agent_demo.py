@@ -9,7 +9,7 @@ plugin (``Perception``) runs on what the agent sees. Written into the run direct
 - ``agent.gif``: every step annotated with the predicted masks, boxes and caption;
 - ``agent_map.png``: the top-down semantic map from the predicted labels projected through depth
   and pose (``tst.transfer.semantic_map``), next to the same projection of the rendered labels,
-  scored as ``map/mIoU``. Without a semseg head or without depth the map is skipped with a warning.
+  scored as ``map/mIoU`` over the classes the head can predict. Without a semseg head or without depth the map is skipped with a warning.
 """
 
 from __future__ import annotations
@@ -97,6 +97,10 @@ def run_agent(perception: Perception, split_dir: str | Path, out_dir: str | Path
     maps = None
     if warning is None:
         lut, _ = map_classes(perception.classes("semseg"), scene_vocab, synonyms)
+        # as in the deploy semseg scores, scene classes the head cannot predict are left out of the truth
+        covered = np.zeros(len(scene_vocab), dtype=np.int64)
+        ids = sorted(set(lut.tolist()) - {0})
+        covered[ids] = ids
         maps = [TopDownMap.covering(scene.bounds, cell, len(scene_vocab), tuple(z_range)) for _ in range(2)]
     frames, perceive_ms, path = [], [], []
     t0 = time.perf_counter()
@@ -108,7 +112,7 @@ def run_agent(perception: Perception, split_dir: str | Path, out_dir: str | Path
         perceive_ms.append(1000 * (time.perf_counter() - t1))
         frames.append(annotate(view["rgb"], result))
         if maps is not None:
-            maps[0].add(view["semseg"], view["depth"], intr, pose)
+            maps[0].add(covered[view["semseg"]], view["depth"], intr, pose)
             maps[1].add(apply_lut(result["semseg"].astype(np.int64), lut), view["depth"], intr, pose)
             row, col, inside = maps[0].cells_of(np.asarray(pose)[None, :2, 3])
             if inside[0]:

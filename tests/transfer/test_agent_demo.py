@@ -69,3 +69,16 @@ def test_deploy_agent_true_adds_the_demo_to_metrics_and_report(space, tmp_path):
     report = (out / "report.md").read_text()
     assert "## Agent demo" in report and "![video](agent.gif)" in report and "| map/mIoU |" in report
     assert np.isfinite(metrics["agent/frames_per_s"])
+
+
+def test_map_truth_leaves_out_classes_the_head_cannot_predict(space, tmp_path):
+    from tst.transfer.tasks.semseg import SemSegTask
+
+    from tst.models.vit import create_encoder
+
+    task = SemSegTask({1: "Floor", 2: "wall", 3: "lamp"}, head="linear")  # no table, no ceiling; named loosely
+    model = task.build_model(create_encoder("tst_vit_test", modalities=["rgb"], img_size=64))
+    res = run_agent(Perception({"semseg": (task, model, 64)}, device="cpu"), space["eval"], tmp_path, steps=3,
+                    threads=1)
+    ious = {k for k in res["metrics"] if k.startswith("map/IoU/")}
+    assert ious <= {"map/IoU/floor", "map/IoU/wall"} and "map/IoU/floor" in ious
