@@ -196,15 +196,17 @@ def _rss_mb() -> float:
         return int(fh.read().split()[1]) * 4096 / 2**20
 
 
-def _matmul_gflops(n: int = 1024, reps: int = 10) -> float:
+def _matmul_gflops(n: int = 1024, reps: int = 10) -> tuple[float, float]:
+    """fp32 matmul rate (wall clock, CPU time) at the bench's thread count."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
-    times = []
+    wall, cpu = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         a @ b
-        times.append(time.perf_counter() - t0)
-    return 2 * n**3 / statistics.median(times) / 1e9
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return 2 * n**3 / statistics.median(wall) / 1e9, 2 * n**3 / statistics.median(cpu) / 1e9
 
 
 def _step_flops(step) -> float:
@@ -222,7 +224,7 @@ def main(out_dir: Path) -> dict:
     results: dict = {"config": {"model": "tst_vit_tiny", "image_size": SIZE, "patch": PATCH,
                                 "modalities": list(CHANNELS), "visible_tokens": VISIBLE,
                                 "decoder": f"{DEC_DIM}x{DEC_DEPTH}", "threads": torch.get_num_threads()}}
-    matmul = _matmul_gflops()
+    matmul, matmul_cpu = _matmul_gflops()
     per_batch = {}
     for b in BATCHES:
         ours, ref = _ours(b), _reference(b)
@@ -245,11 +247,12 @@ def main(out_dir: Path) -> dict:
                              "gflops": flops / statistics.median(t_ours) / 1e9, "gflop_per_step": flops / 1e9,
                              "reference_gflop_per_step": ref_flops / 1e9,
                              "reference_gflops": ref_flops / statistics.median(t_ref) / 1e9,
+                             "gflops_cpu_time": flops / statistics.median(c_ours) / 1e9,
                              "rss_mb_per_sample_first": rss[0] / b, "rss_mb_per_sample_last": rss[-1] / b,
                              "ours_s": t_ours, "reference_s": t_ref, "ours_cpu_s": c_ours, "reference_cpu_s": c_ref}
         print(f"batch {b:3d}: ours {ours_sps:6.2f} samples/s | reference {ref_sps:6.2f} samples/s | "
               f"ratio {ratio:.2f}x (CPU time {ratio_cpu:.2f}x) | {per_batch[str(b)]['gflops']:.1f} GFLOP/s "
-              f"of {matmul:.1f} matmul | RSS/sample {rss[0] / b:.0f} -> {rss[-1] / b:.0f} MiB", flush=True)
+              f"of {matmul:.1f} matmul (CPU time: {per_batch[str(b)]['gflops_cpu_time']:.1f} of {matmul_cpu:.1f}) | RSS/sample {rss[0] / b:.0f} -> {rss[-1] / b:.0f} MiB", flush=True)
         del ref
         if b == BATCHES[0]:  # ours alone for more steps: resident memory per sample must stay flat
             mem = [_rss_mb() / b]
@@ -263,6 +266,8 @@ def main(out_dir: Path) -> dict:
     big = per_batch[str(BATCHES[-1])]
     results.update(per_batch=per_batch, ours_sps=big["ours_sps"], reference_sps=big["reference_sps"],
                    ratio=big["ratio"], gflops=big["gflops"], matmul_gflops=matmul,
+                   ratio_cpu_time=big["ratio_cpu_time"], gflops_cpu_time=big["gflops_cpu_time"],
+                   matmul_gflops_cpu_time=matmul_cpu,
                    ratio_min=min(v["ratio"] for v in per_batch.values()), device="cpu",
                    note="ours and the reference alternate step by step on a shared machine; sps are medians, "
                         "ratio is the median of back-to-back step-time ratios; headline keys at batch "
