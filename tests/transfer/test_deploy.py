@@ -152,3 +152,31 @@ def test_resized_views_give_labels_at_the_view_size(space):
     outs = p.predict("semseg", x)
     assert [tuple(o["semseg"].shape) for o in outs] == [(40, 56), (40, 56)]
     assert set(np.unique(outs[0]["semseg"].numpy())) <= set(p.classes("semseg"))
+
+
+def test_head_vocabulary_is_mapped_by_name_and_unmapped_predictions_are_dropped():
+    from tst.transfer.deploy import HeadEval
+    from tst.transfer.perception import Perception
+    from tst.transfer.tasks.det import DetTask
+    from tst.transfer.tasks.semseg import SemSegTask
+
+    from tst.models.vit import create_encoder
+
+    head_vocab = {1: "Table", 2: "sofa"}
+    sem = SemSegTask(head_vocab, head="linear")
+    det = DetTask(head_vocab, 64, model_kwargs={"out_channels": 16, "representation_size": 32})
+    enc = lambda: create_encoder("tst_vit_test", modalities=["rgb"], img_size=64)  # noqa: E731
+    p = Perception({"semseg": (sem, sem.build_model(enc()), 64), "det": (det, det.build_model(enc()), 64)}, "cpu")
+    eval_vocab = {0: "unlabelled", 1: "floor", 2: "ceiling", 3: "wall", 4: "table"}
+    ev = HeadEval("semseg", p, eval_vocab, None, None, None)
+    assert ev.unmapped == ["sofa"] and ev.uncovered == ["floor", "ceiling", "wall"]
+    assert ev.lut.tolist() == [0, 4, 0]
+    assert ev.to_eval_ids([{"semseg": torch.tensor([[1, 2, 0]])}])[0]["semseg"].tolist() == [[4, 0, 0]]
+    assert ev.gt_task.class_names == {4: "table"}  # only classes the head can predict are scored
+    ev = HeadEval("det", p, eval_vocab, {"sofa": "wall"}, 4, None)
+    assert ev.unmapped == [] and ev.lut.tolist() == [0, 4, 3]
+    ev = HeadEval("det", p, eval_vocab, None, 4, None)
+    out = ev.to_eval_ids([{"boxes": torch.tensor([[0.0, 0, 5, 5], [1, 1, 9, 9]]), "scores": torch.tensor([0.9, 0.8]),
+                           "labels": torch.tensor([1, 2])}])[0]
+    assert out["labels"].tolist() == [4] and out["boxes"].tolist() == [[0.0, 0, 5, 5]] and out["scores"].tolist() == [
+        pytest.approx(0.9)]
