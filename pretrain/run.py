@@ -21,6 +21,7 @@ from tst.pretrain.masking import DirichletMasker
 from tst.pretrain.objective import MultiMAE, check_objective
 
 from tst import distributed as dist
+from tst.atomic import write_json
 from tst.augment import AlignedAugment
 from tst.checkpoint import CheckpointError, export_encoder, init_encoder, load_checkpoint, save_checkpoint
 from tst.dataset import ShardDataset
@@ -125,6 +126,7 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
               f"{len(ds)} samples, {info.world_size} process(es) on {device}, from step {step}", flush=True)
         if init_report:
             print(f"init from {cfg.init}: missing {init_report['missing']}, unexpected {init_report['unexpected']}")
+            write_json(run_path / "init_report.json", {"init": str(cfg.init), **init_report})
             logger.summary({f"init/{k}": len(v) for k, v in init_report.items()})
 
     def checkpoint() -> None:

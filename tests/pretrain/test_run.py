@@ -132,6 +132,9 @@ def test_mae_objective_subsets_and_init_from_an_export(tmp_path, data, capsys):
     res = run(pretrain_cfg(edges, tmp_path / "edges_run", "modalities=[rgb,depth,normal,edges]", "steps=1",
                            f"init={tmp_path / 'mae' / 'export'}"))
     assert "pretrain/edges" in res
+    report = json.loads((tmp_path / "edges_run" / "init_report.json").read_text())
+    assert report["unexpected"] == [] and "modality_embed.edges" in report["missing"]
+    assert not any(k.startswith(("blocks.", "adapters.rgb", "norm.")) for k in report["missing"])
     out = capsys.readouterr().out
     assert ("missing ['adapters.depth.proj.bias', 'adapters.depth.proj.weight', 'adapters.edges.proj.bias', "
             "'adapters.edges.proj.weight', 'adapters.normal.proj.bias', 'adapters.normal.proj.weight', "

@@ -120,11 +120,14 @@ class MultiViT(nn.Module):
         counts = visible.view(b, len(self.modalities), n).sum(2)  # [B, M]
         ends = counts.cumsum(1)  # [B, M]: slots of modality j are [ends[j-1], ends[j]) in visible_idx order
         slot = torch.arange(v, device=visible.device).unsqueeze(0)  # [1, V]
-        embedded = torch.zeros_like(out)
+        embedded = None
         for j, m in enumerate(self.modalities):
             patches = patchify(inputs[m], self.patch_size)[visible[:, j * n:(j + 1) * n]]  # [K_m, C*p*p]
             in_m = (slot >= ends[:, j:j + 1] - counts[:, j:j + 1]) & (slot < ends[:, j:j + 1])  # [B, V]
-            embedded = embedded.index_put((in_m.nonzero(as_tuple=True)), self.adapters[m].embed_patches(patches))
+            tokens = self.adapters[m].embed_patches(patches)  # [K_m, D] (bf16 under autocast)
+            if embedded is None:
+                embedded = tokens.new_zeros(b, v, self.embed_dim)
+            embedded = embedded.index_put(in_m.nonzero(as_tuple=True), tokens)
         return out + embedded  # [B, V, D]
 
     def forward_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
