@@ -46,10 +46,16 @@ def _log_path(job: Job, root: Path) -> Path:
     return Path(root) / "logs" / (job.name.replace("/", "__") + ".log")
 
 
+_BOILERPLATE = ("Config search path", "provider=", "Set the environment variable HYDRA_FULL_ERROR")
+
+
 def _tail(path: Path, lines: int = 6) -> str:
+    """The last lines of a failed job's log, without Hydra's search-path boilerplate."""
     if not path.is_file():
         return ""
-    return " | ".join(ln.strip() for ln in path.read_text(errors="replace").strip().splitlines()[-lines:])
+    keep = [ln.strip() for ln in path.read_text(errors="replace").splitlines()
+            if ln.strip() and not ln.strip().startswith(_BOILERPLATE)]
+    return " | ".join(keep[-lines:])
 
 
 def launch_inline(job: Job, argv: list[str], log: Path) -> None:

@@ -1,0 +1,44 @@
+"""`python -m tst.demo` end to end at toy size: every stage runs, report.md / metrics.json hold the numbers
+the deploy runs measured, and a second run executes nothing (every stage is found finished)."""
+
+import json
+
+import pytest
+import yaml
+
+from tst.demo import main, run
+from tst.pipeline import compose_config
+
+TINY = ["resolution=32", "frames.pretrain=8", "frames.eval=4", "frames.external=8", "steps.pretrain=1",
+        "steps.transfer=1", "batch_size.pretrain=2", "batch_size.transfer=2", "grid.external_seeds=[1000]"]
+METRICS = ("semseg/mIoU", "det/AP", "det/AP50", "caption/CIDEr")
+
+
+@pytest.mark.slow
+def test_demo_runs_every_stage_reports_measured_numbers_and_resumes(tmp_path, capsys):
+    assert main([*TINY, f"out={tmp_path}"]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    report = (tmp_path / "report.md").read_text()
+    assert "| init | semseg/mIoU | det/AP | det/AP50 | caption/CIDEr |" in report
+    for init, cell in (("tst", "tst/multimae"), ("scratch", "scratch/none"), ("other", "other/multimae")):
+        measured = json.loads((tmp_path / "deploy" / "synth0" / cell / "seed0" / "metrics.json").read_text())
+        for m in METRICS:
+            assert metrics[f"{init}/{m}"] == measured[m], (init, m)  # the deploy run's number, unedited
+        row = f"| {init} | " + " | ".join(f"{measured[m]:.2f} ± 0.00" for m in METRICS) + " |"
+        assert row in report
+    # TST and other were pretrained with the same budget, on different data
+    tst_cfg = yaml.safe_load((tmp_path / "pretrain/synth0/multimae/seed0/config.yaml").read_text())
+    other_cfg = yaml.safe_load((tmp_path / "pretrain/other1/multimae/seed0/config.yaml").read_text())
+    assert tst_cfg["data"] != other_cfg["data"]
+    assert {k: v for k, v in tst_cfg.items() if k not in ("data", "out")} == \
+        {k: v for k, v in other_cfg.items() if k not in ("data", "out")}
+    assert (tmp_path / "gain.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert metrics["time/pretrain_s"] > 0 and metrics["time/transfer_s"] > 0 and metrics["time/deploy_s"] > 0
+    assert "## Wall time" in report and "| deploy/synth0/tst/multimae/seed0 | ok |" in report
+
+    capsys.readouterr()
+    again = run(compose_config("demo", [*TINY, f"out={tmp_path}"]))
+    out = capsys.readouterr().out
+    assert "18 jobs" in out and "0 ok, 18 done" in out and "step " not in out  # nothing trained again
+    assert all(again[f"{i}/{m}"] == metrics[f"{i}/{m}"] for i in ("tst", "scratch", "other") for m in METRICS)
+    assert again["time/total_s"] == 0.0

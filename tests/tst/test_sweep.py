@@ -1,0 +1,108 @@
+"""tst sweep: the grid -> job graph, the launcher choice, and a real sweep with a deliberately failing
+job (kept out of the others' results, marked in the table) and a re-run that executes nothing new."""
+
+import importlib.util
+import json
+
+import pytest
+from omegaconf import OmegaConf
+
+from tst.pipeline import Grid, Objective, compose_config, is_done, plan_jobs
+from tst.sweep import make_launcher, run
+
+
+def test_plan_shares_upstream_runs_and_wires_the_inits(tmp_path):
+    grid = Grid(scenes=(0, 1), inits=("tst", "scratch", "other2", "space1"), seeds=(0, 1), tasks=("semseg", "det"),
+                objectives={"mae": Objective("mae", ("rgb",)), "mm": Objective("multimae", ("rgb", "depth", "edges"))})
+    jobs = {j.name: j for j in plan_jobs(grid, tmp_path)}
+    transfers = [j for j in jobs.values() if j.stage == "transfer"]
+    # 2 scenes x (3 pretrained inits x 2 objectives + scratch) x 2 seeds x 2 tasks
+    assert len(transfers) == 2 * (3 * 2 + 1) * 2 * 2
+    # one pretraining per (data source, objective, seed): synth0, synth1, other2 -> 3 x 2 x 2
+    assert sum(j.stage == "pretrain" for j in jobs.values()) == 12
+    t = jobs["transfer/synth0/space1/mm/det/seed1"]
+    assert f"init={tmp_path}/pretrain/synth1/mm/seed1/export" in t.overrides and f"val={tmp_path}/data/synth0/eval" in t.overrides
+    assert t.deps == ("data/external", "data/synth0/eval", "pretrain/synth1/mm/seed1")
+    assert "init=scratch" in jobs["transfer/synth1/scratch/none/semseg/seed0"].overrides
+    other = jobs["data/other2"].overrides
+    assert "external_seeds=[1000,1001]" in other and "split=external" in other and "extras=[edges]" in other
+    assert "modalities=[rgb,depth,edges]" in jobs["pretrain/synth0/mm/seed0"].overrides
+    names = list(jobs)
+    assert all(names.index(d) < names.index(j.name) for j in jobs.values() for d in j.deps)  # upstream first
+
+
+def test_deploy_scores_each_cell_when_asked(tmp_path):
+    jobs = {j.name: j for j in plan_jobs(Grid(inits=("tst",), deploy=True), tmp_path)}
+    dep = jobs["deploy/synth0/tst/multimae/seed0"]
+    assert dep.deps[1:] == tuple(f"transfer/synth0/tst/multimae/{t}/seed0" for t in ("semseg", "det", "caption"))
+    assert not any(o.startswith("val=") for o in jobs["transfer/synth0/tst/multimae/det/seed0"].overrides)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"inits": ("tsst",)}, "'tsst' is not an init"),
+    ({"inits": ("other5",)}, "needs 5 external spaces"),
+    ({"scenes": (1000,)}, "also in external_seeds"),
+    ({"tasks": ("depth",)}, r"tasks: \['depth'\] unknown"),
+])
+def test_bad_grid_fails_early(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Grid(**kwargs)
+
+
+def _has_submitit_launcher() -> bool:
+    try:
+        return importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
+    except ModuleNotFoundError:  # no hydra_plugins namespace at all
+        return False
+
+
+@pytest.mark.skipif(_has_submitit_launcher(), reason="hydra-submitit-launcher is installed")
+def test_slurm_launcher_without_the_extra_says_what_to_install(tmp_path):
+    with pytest.raises(SystemExit, match=r"launcher=slurm needs hydra-submitit-launcher.*\[slurm\]"):
+        make_launcher("slurm", tmp_path, {})
+    with pytest.raises(ValueError, match="launcher.kind='pbs' is unknown"):
+        make_launcher("pbs", tmp_path, {})
+
+
+TINY = ["resolution=32", "frames.pretrain=8", "frames.eval=4", "frames.external=8", "steps.pretrain=1",
+        "steps.transfer=1", "batch_size.pretrain=2", "batch_size.transfer=2", "grid.tasks=[semseg]",
+        "grid.inits=[scratch,tst]", "grid.seeds=[0]", "grid.external_seeds=[1000]", "jobs=2",
+        "grid.transfer_task.semseg=['task.head=linear']"]
+
+
+@pytest.mark.slow
+def test_sweep_keeps_results_past_a_failed_job_and_reruns_nothing_finished(tmp_path, capsys):
+    objectives = "grid.objectives={mae:{objective:mae,modalities:[rgb]},broken:{objective:no_such_objective}}"
+    cfg = compose_config("sweep", [*TINY, objectives, f"out={tmp_path}"])
+    first = run(cfg)
+    # 3 collects, 1 pretraining + 2 transfers ran; the broken pretraining failed and blocked its transfer
+    assert (first["sweep/ok"], first["sweep/failed"], first["sweep/blocked"], first["sweep/done"]) == (6, 1, 1, 0)
+    status = {j["name"]: j for j in json.loads((tmp_path / "sweep.json").read_text())["jobs"]}
+    assert "no_such_objective" in status["pretrain/synth0/broken/seed0"]["error"]
+    assert (tmp_path / "logs" / "pretrain__synth0__broken__seed0.log").is_file()
+    ok_run = tmp_path / "transfer/synth0/tst/mae/semseg/seed0"
+    miou = json.loads((ok_run / "metrics.json").read_text())["semseg/mIoU"]
+    md = (tmp_path / "results.md").read_text()
+    assert f"| 0 | tst | mae | {miou:.2f} ± 0.00 |" in md and "| 0 | tst | broken | FAILED |" in md
+    assert "blocked: tst/broken/semseg seed 0" in md
+
+    stamp = (ok_run / "metrics.json").stat().st_mtime_ns
+    capsys.readouterr()
+    again = run(cfg)  # finished jobs are skipped; only the failed one is tried again
+    assert (again["sweep/done"], again["sweep/ok"], again["sweep/failed"], again["sweep/blocked"]) == (6, 0, 1, 1)
+    assert (ok_run / "metrics.json").stat().st_mtime_ns == stamp
+    out = capsys.readouterr().out
+    assert "pretrain pretrain/synth0/broken/seed0" in out and "transfer transfer/" not in out
+
+    # a changed setting is not "finished": the transfer job with more steps must run again
+    job = next(j for j in plan_jobs(_grid(cfg), tmp_path) if j.name == "transfer/synth0/tst/mae/semseg/seed0")
+    assert is_done(job, tmp_path)
+    cfg2 = compose_config("sweep", [*TINY, objectives, f"out={tmp_path}", "steps.transfer=2"])
+    job2 = next(j for j in plan_jobs(_grid(cfg2), tmp_path) if j.name == job.name)
+    assert not is_done(job2, tmp_path)
+
+
+def _grid(cfg):
+    from tst.pipeline import grid_from_config
+
+    return grid_from_config(OmegaConf.to_container(cfg, resolve=True)["grid"])
