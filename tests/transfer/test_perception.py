@@ -79,6 +79,7 @@ def test_habitat_rgba_and_depth_channel_and_batches_give_the_same_answer(perceiv
 
 
 def test_other_sizes_are_resized_in_and_out(perceive, obs):
+    perceive = Perception({k: perceive.heads[k] for k in ("semseg", "det")}, score_threshold=0.0)  # caption: above
     big = np.repeat(np.repeat(obs["rgb"], 2, axis=0), 2, axis=1)  # 128 x 128, the same picture
     out = perceive(big)
     assert out["semseg"].shape == (128, 128)
@@ -134,7 +135,11 @@ def test_habitat_plugin_without_habitat_lab_and_its_pure_part(perceive):
     sim_obs = {"rgb": np.concatenate([view["rgb"], np.full((64, 64, 1), 255, np.uint8)], 2),
                "depth": view["depth"][..., None]}
     semseg, result = perceive_habitat(perceive, sim_obs)
-    np.testing.assert_array_equal(semseg, perceive({"rgb": view["rgb"]})["semseg"])
+    assert semseg.dtype == np.uint16 and semseg.shape == (64, 64)
+    np.testing.assert_array_equal(semseg, result["semseg"])
     assert set(result) == {"semseg", "detections", "caption"}
+    only_caption = Perception({"caption": perceive.heads["caption"]})
+    semseg, result = perceive_habitat(only_caption, sim_obs)
+    assert not semseg.any() and set(result) == {"caption"}  # no semseg head: an all-zero map
     with pytest.raises(KeyError, match="no 'rgb' observation.*rgb_uuid"):
         perceive_habitat(perceive, {"color_sensor": view["rgb"]})
