@@ -20,8 +20,9 @@ Output, one dict per image with only the heads that were loaded:
   "names": [N] class names, "scores": float32 [N]}`` for scores >= ``score_threshold``;
 - ``"caption"``: str.
 
-Images of another size than the model's input are resized to it (bilinear) and the outputs are
-mapped back to the observation's size (labels nearest, boxes scaled by torchvision's transform).
+The model's input size is the transfer run's ``image_size`` (what the head was trained at). Images
+of another size are resized to it (bilinear) and the outputs are mapped back to the observation's
+size (labels nearest; the detector's own transform resizes and scales the boxes back).
 Anything else (float rgb, a wrong channel count, depth of another size) raises ValueError stating
 the expected format. Calls run under ``torch.inference_mode``.
 """
