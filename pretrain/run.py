@@ -27,7 +27,7 @@ from tst.checkpoint import CheckpointError, export_encoder, init_encoder, load_c
 from tst.dataset import ShardDataset
 from tst.models.adapters import grid_size
 from tst.models.vit import create_encoder
-from tst.rundir import open_run_dir
+from tst.rundir import RunDirError, open_run_dir
 from tst.runlog import make_logger
 
 
@@ -85,9 +85,16 @@ def run(cfg: DictConfig) -> dict:
 def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
     modalities, size, micro = _check_config(cfg, info.world_size)
     device = info.device
-    rd = open_run_dir(cfg, may_differ=("steps",)) if info.is_main else None
-    dist.barrier(info)
-    run_path = Path(dist.broadcast_object(str(rd.path) if rd else None, info))
+    rd, error = None, None
+    if info.is_main:  # rank 0 owns the run directory; the others learn its path, or its refusal
+        try:
+            rd = open_run_dir(cfg, may_differ=("steps",))
+        except RunDirError as e:
+            error = str(e)
+    path, error = dist.broadcast_object((str(rd.path) if rd else None, error), info)
+    if error:
+        raise RunDirError(error)
+    run_path = Path(path)
     ckpt_path = run_path / "ckpt.pt"
     if ckpt_path.exists() and not cfg.resume:
         raise CheckpointError(f"{run_path} already holds a checkpoint; pass resume=true to continue it, "
