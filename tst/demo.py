@@ -60,6 +60,10 @@ def _timing_table(jobs, outcomes: dict[str, Outcome], wall: float) -> str:
 
 def run(cfg: DictConfig) -> dict:
     t_start = time.perf_counter()
+    if cfg.get("threads"):
+        import torch
+
+        torch.set_num_threads(int(cfg.threads))
     root = Path(cfg.out)
     plain = OmegaConf.to_container(cfg, resolve=True)
     grid = grid_from_config(plain["grid"])

@@ -13,6 +13,7 @@ it are marked ``blocked``; a re-run skips finished jobs and retries only failed 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -65,13 +66,20 @@ def launch_inline(job: Job, argv: list[str], log: Path) -> None:
     load_stage(job.stage)(compose_config(job.stage, argv))
 
 
-def launch_subprocess(job: Job, argv: list[str], log: Path) -> None:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as fh:
-        rc = subprocess.run([sys.executable, "-m", "tst.cli", job.stage, *argv], stdout=fh,
-                            stderr=subprocess.STDOUT).returncode
-    if rc != 0:
-        raise RuntimeError(f"exit code {rc}; log {log}: {_tail(log)}")
+def subprocess_launcher(threads: int | None = None) -> Launch:
+    """Each job as ``python -m tst.cli <stage> …``; ``threads`` caps its OpenMP/torch threads, because
+    parallel jobs that each spin one thread per core slow each other down many times over."""
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+
+    def launch(job: Job, argv: list[str], log: Path) -> None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w") as fh:
+            rc = subprocess.run([sys.executable, "-m", "tst.cli", job.stage, *argv], stdout=fh,
+                                stderr=subprocess.STDOUT, env=env).returncode
+        if rc != 0:
+            raise RuntimeError(f"exit code {rc}; log {log}: {_tail(log)}")
+
+    return launch
 
 
 def slurm_launcher(root: Path, params: dict[str, Any]) -> Launch:
@@ -102,6 +110,7 @@ def execute(jobs: list[Job], root: Path, launch: Launch, parallel: int = 1,
     root, outcomes = Path(root), {}
     pending, total, t_start = list(jobs), len(jobs), time.perf_counter()
     running: dict[Future, tuple[Job, float]] = {}
+    unfinished: set[str] = set()  # checked once: not finished by an earlier run
 
     def start(pool: ThreadPoolExecutor, job: Job) -> None:
         echo(f"[{len(outcomes) + len(running) + 1}/{total}] {job.stage} {job.name} ...")
@@ -111,16 +120,22 @@ def execute(jobs: list[Job], root: Path, launch: Launch, parallel: int = 1,
         while pending or running:
             for job in list(pending):
                 bad = [d for d in job.deps if outcomes.get(d, Outcome("")).status in ("failed", "blocked")]
+                ready = all(d in outcomes for d in job.deps)
                 if bad:
                     outcomes[job.name] = Outcome("blocked", error=f"needs {bad[0]}, which failed")
-                elif all(d in outcomes for d in job.deps) and is_done(job, root):
+                    echo(f"    {job.name}: blocked ({bad[0]} failed)")
+                elif ready and job.name not in unfinished and is_done(job, root):
                     outcomes[job.name] = Outcome("done")
-                elif all(d in outcomes for d in job.deps) and len(running) < max(1, parallel):
+                    echo(f"    {job.name}: finished by an earlier run, skipped")
+                elif ready and len(running) < max(1, parallel):
                     start(pool, job)
                 else:
+                    unfinished.update([job.name] if ready else [])
                     continue
                 pending.remove(job)
             if not running:
+                if pending:  # nothing runs and nothing can start: a dependency outside the job list
+                    raise ValueError(f"jobs {[j.name for j in pending]} wait for jobs that are not in the list")
                 continue
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for fut in finished:
@@ -144,10 +159,10 @@ def write_status(root: Path, jobs: list[Job], outcomes: dict[str, Outcome]) -> P
     return path
 
 
-def make_launcher(kind: str, root: Path, slurm: dict[str, Any]) -> tuple[Launch, bool]:
+def make_launcher(kind: str, root: Path, slurm: dict[str, Any], threads: int | None = None) -> tuple[Launch, bool]:
     """(launch function, whether it may run jobs in parallel)."""
     if kind == "local":
-        return launch_subprocess, True
+        return subprocess_launcher(threads), True
     if kind == "slurm":
         return slurm_launcher(root, slurm), True
     if kind == "inline":
@@ -166,10 +181,11 @@ def run(cfg) -> dict:
     grid = grid_from_config(plain["grid"])  # fails early on unknown inits / tasks
     if int(cfg.jobs) < 1:
         raise ValueError(f"sweep config: jobs={cfg.jobs!r} is invalid; run at least 1 job at a time")
-    # the grid may grow between runs (more seeds, more inits): finished jobs are kept either way
-    rd = RunDir(root, plain, resume=True, overwrite=bool(cfg.overwrite), may_differ=("grid", "launcher", "jobs"))
+    # config.yaml records the latest settings; the grid may change between runs (more seeds, more
+    # steps): every job checks its own run directory, so finished jobs are kept either way
+    rd = RunDir(root, plain, resume=True, overwrite=bool(cfg.overwrite), may_differ=tuple(plain))
     launcher = plain["launcher"]
-    launch, parallel_ok = make_launcher(launcher["kind"], root, launcher.get("slurm") or {})
+    launch, parallel_ok = make_launcher(launcher["kind"], root, launcher.get("slurm") or {}, cfg.get("threads"))
     jobs = plan_jobs(grid, root)
     print(f"sweep {cfg.name}: {len(jobs)} jobs under {root} ({launcher['kind']} launcher, jobs={cfg.jobs})", flush=True)
     outcomes = execute(jobs, root, launch, int(cfg.jobs) if parallel_ok else 1)
