@@ -187,22 +187,29 @@ def _complete(stage: str, path: Path, metrics: dict, cfg: dict) -> bool:
     return bool(metrics)
 
 
-def is_done(job: Job, root: Path) -> bool:
-    """True when the job's run directory holds a finished run of exactly this config."""
+def same_config(job: Job, root: Path) -> dict | None:
+    """The job's resolved config when its run directory holds a run of exactly that config, else None."""
     from omegaconf import OmegaConf
 
-    path = job.out(root)
-    if not (path / "config.yaml").is_file() or not (path / "metrics.json").is_file():
-        return False
-    old = yaml.safe_load((path / "config.yaml").read_text()) or {}
+    f = job.out(root) / "config.yaml"
+    if not f.is_file():
+        return None
+    old = yaml.safe_load(f.read_text()) or {}
     try:
         new = OmegaConf.to_container(compose_config(job.stage, job.argv(root)), resolve=True)
     except Exception:  # an override that no longer composes: not this run
-        return False
+        return None
     strip = lambda d: {k: v for k, v in d.items() if k not in VOLATILE_KEYS}  # noqa: E731
-    if config_diff(strip(old), strip(new)):
+    return None if config_diff(strip(old), strip(new)) else new
+
+
+def is_done(job: Job, root: Path) -> bool:
+    """True when the job's run directory holds a finished run of exactly this config."""
+    path = job.out(root)
+    if not (path / "metrics.json").is_file():
         return False
-    return _complete(job.stage, path, json.loads((path / "metrics.json").read_text()), new)
+    cfg = same_config(job, root)
+    return cfg is not None and _complete(job.stage, path, json.loads((path / "metrics.json").read_text()), cfg)
 
 
 def grid_from_config(g: Mapping[str, Any]) -> Grid:

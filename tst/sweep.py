@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tst.atomic import write_json
-from tst.pipeline import Job, compose_config, grid_from_config, is_done, plan_jobs
+from tst.pipeline import Job, compose_config, grid_from_config, is_done, plan_jobs, same_config
 
 Launch = Callable[[Job, list[str], Path], None]  # (job, argv, log file) -> None, raises on failure
 
@@ -38,9 +38,15 @@ class Outcome:
     error: str = ""
 
 
-def _argv(job: Job, root: Path) -> list[str]:
-    # a directory holding this job's config continues it (an interrupted run) instead of being refused
-    return job.argv(root) + (["resume=true"] if (job.out(root) / "config.yaml").is_file() else [])
+def _argv(job: Job, root: Path, replace_changed: bool) -> list[str]:
+    """A directory holding this job's config is continued (an interrupted run); one holding another
+    config (the grid's steps changed, or a new tst version added keys) is replaced when
+    ``replace_changed``, else the stage refuses it naming the keys that differ."""
+    if not (job.out(root) / "config.yaml").is_file():
+        return job.argv(root)
+    if same_config(job, root) is not None:
+        return [*job.argv(root), "resume=true"]
+    return [*job.argv(root), "overwrite=true" if replace_changed else "resume=true"]
 
 
 def _log_path(job: Job, root: Path) -> Path:
@@ -105,7 +111,7 @@ def slurm_launcher(root: Path, params: dict[str, Any]) -> Launch:
 
 
 def execute(jobs: list[Job], root: Path, launch: Launch, parallel: int = 1,
-            echo: Callable[[str], None] = print) -> dict[str, Outcome]:
+            echo: Callable[[str], None] = print, replace_changed: bool = True) -> dict[str, Outcome]:
     """Run every job whose dependencies finished, ``parallel`` at a time; never stops on a failure."""
     root, outcomes = Path(root), {}
     pending, total, t_start = list(jobs), len(jobs), time.perf_counter()
@@ -114,7 +120,7 @@ def execute(jobs: list[Job], root: Path, launch: Launch, parallel: int = 1,
 
     def start(pool: ThreadPoolExecutor, job: Job) -> None:
         echo(f"[{len(outcomes) + len(running) + 1}/{total}] {job.stage} {job.name} ...")
-        running[pool.submit(launch, job, _argv(job, root), _log_path(job, root))] = (job, time.perf_counter())
+        running[pool.submit(launch, job, _argv(job, root, replace_changed), _log_path(job, root))] = (job, time.perf_counter())
 
     with ThreadPoolExecutor(max(1, parallel)) as pool:
         while pending or running:
@@ -122,8 +128,8 @@ def execute(jobs: list[Job], root: Path, launch: Launch, parallel: int = 1,
                 bad = [d for d in job.deps if outcomes.get(d, Outcome("")).status in ("failed", "blocked")]
                 ready = all(d in outcomes for d in job.deps)
                 if bad:
-                    outcomes[job.name] = Outcome("blocked", error=f"needs {bad[0]}, which failed")
-                    echo(f"    {job.name}: blocked ({bad[0]} failed)")
+                    outcomes[job.name] = Outcome("blocked", error=f"needs {bad[0]}, which did not finish")
+                    echo(f"    {job.name}: blocked ({bad[0]} did not finish)")
                 elif ready and job.name not in unfinished and is_done(job, root):
                     outcomes[job.name] = Outcome("done")
                     echo(f"    {job.name}: finished by an earlier run, skipped")
@@ -188,7 +194,8 @@ def run(cfg) -> dict:
     launch, parallel_ok = make_launcher(launcher["kind"], root, launcher.get("slurm") or {}, cfg.get("threads"))
     jobs = plan_jobs(grid, root)
     print(f"sweep {cfg.name}: {len(jobs)} jobs under {root} ({launcher['kind']} launcher, jobs={cfg.jobs})", flush=True)
-    outcomes = execute(jobs, root, launch, int(cfg.jobs) if parallel_ok else 1)
+    outcomes = execute(jobs, root, launch, int(cfg.jobs) if parallel_ok else 1,
+                       replace_changed=bool(cfg.replace_changed))
     write_status(root, jobs, outcomes)
     rows = sweep_rows(root)
     csv_path, md_path = write_tables(rows, root, by=tuple(cfg.table_by))
