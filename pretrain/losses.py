@@ -7,6 +7,8 @@ this file holds how each modality is normalised for the network:
   percentile, so a few far hits cannot dominate), no-hit pixels (0) are 0 in the input and
   excluded from the loss; L1.
 - normal: unit vectors in [-1, 1] as they are; L1. edges: [0, 1]; L1.
+- semseg (a label map, when a split carries one): class ids in, per-pixel cross-entropy over
+  ``num_classes`` logits out, unlabelled pixels (id 0) ignored.
 Losses are means over each sample's masked tokens, then over samples, which makes a DDP average
 over equal per-rank batches the same number as one process on the whole batch.
 """
@@ -14,6 +16,7 @@ over equal per-rank batches the same number as one process on the whole batch.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from tst.modalities import get_modality
 from tst.models.adapters import patchify
@@ -51,6 +54,8 @@ def prepare(modality: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
         valid = x > 0  # 0 = no hit (shard contract)
         z = robust_standardise_depth(x, valid)
         return z, z, valid
+    if get_modality(modality).loss == "ce":  # class ids [B, H, W]
+        return x, x.unsqueeze(1), x.unsqueeze(1) != get_modality(modality).ignore_value
     if get_modality(modality).kind != "image":
         raise ValueError(f"modality {modality!r} cannot be a masked-reconstruction target; use image modalities")
     return x, x, None
@@ -74,13 +79,17 @@ def masked_loss(modality: str, pred: torch.Tensor, target: torch.Tensor, weight:
     pred, target, weight: [K, C*p*p] for the K masked tokens; sample_of: [K] the sample of each.
     """
     kind = get_modality(modality).loss
-    err = pred.float() - target
-    if kind == "mse":
-        per_pix = err.square()
+    if kind == "ce":  # pred [K, p*p*classes] logits (pixel-major), target [K, p*p] class ids
+        k, pixels = target.shape
+        logits = pred.float().reshape(k * pixels, -1)  # [K*p*p, classes]
+        per_pix = F.cross_entropy(logits, target.reshape(-1).long(), reduction="none").view(k, pixels)
+    elif kind == "mse":
+        per_pix = (pred.float() - target).square()
     elif kind == "l1":
-        per_pix = err.abs()
+        per_pix = (pred.float() - target).abs()
     else:
-        raise ValueError(f"modality {modality!r} has loss {kind!r} in tst.modalities; pretraining supports mse, l1")
+        raise ValueError(f"modality {modality!r} has loss {kind!r} in tst.modalities; pretraining supports "
+                         f"mse, l1, ce")
     if weight is None:
         per_tok = per_pix.mean(-1)  # [K]
     else:

@@ -41,9 +41,11 @@ class MultiMAE(nn.Module):
         self.encoder = encoder
         self.modalities = list(encoder.modalities)
         self.patch_size = encoder.patch_size
+        # a label modality predicts one logit per class at each pixel
+        outputs = {m: encoder.num_classes.get(m, get_modality(m).channels) for m in self.modalities}
         self.decoders = nn.ModuleDict({
-            m: OutputAdapter(get_modality(m).channels, encoder.patch_size, encoder.embed_dim, dec_dim, dec_depth,
-                             dec_heads) for m in self.modalities})
+            m: OutputAdapter(outputs[m], encoder.patch_size, encoder.embed_dim, dec_dim, dec_depth, dec_heads)
+            for m in self.modalities})
         weights = dict(loss_weights or {})
         unknown = set(weights) - set(self.modalities)
         if unknown:
@@ -100,7 +102,7 @@ class MultiMAE(nn.Module):
         out = {}
         for m in self.modalities:
             s, e = spans[m]
-            c = get_modality(m).channels
+            c = max(1, get_modality(m).channels)
             vis = masks.visible[:, s:e, None]  # [B, N_m, 1]
             pred = self.decoders[m](encoded, masks.visible_idx, masks.visible, spans[m], grid,
                                     self.encoder.num_prefix_tokens)  # [B, N_m, C*p*p]
@@ -108,6 +110,9 @@ class MultiMAE(nn.Module):
                 target = patchify(prepared[m][1], self.patch_size)  # [B, N, 3*p*p] pixels
                 mean, var = target.mean(-1, keepdim=True), target.var(-1, keepdim=True)
                 pred = pred * (var + 1e-6).sqrt() + mean
+            elif m in self.encoder.num_classes:  # logits [B, N, p*p*classes] -> class ids [B, N, p*p]
+                target = patch_targets(m, prepared[m][1], None, self.patch_size)[0].float()
+                pred = pred.view(*target.shape, -1).argmax(-1).float()
             else:
                 target, _ = patch_targets(m, prepared[m][1], prepared[m][2], self.patch_size)
             out[m] = {k: unpatchify(v, self.patch_size, c, *grid) for k, v in {

@@ -25,10 +25,12 @@ from tst.atomic import write_json
 from tst.augment import AlignedAugment
 from tst.checkpoint import CheckpointError, export_encoder, init_encoder, load_checkpoint, save_checkpoint
 from tst.dataset import ShardDataset
+from tst.modalities import get_modality
 from tst.models.adapters import grid_size
 from tst.models.vit import create_encoder
 from tst.rundir import RunDirError, open_run_dir
 from tst.runlog import make_logger
+from tst.shards import read_manifest
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -65,6 +67,22 @@ def _load_batch(ds: ShardDataset, positions: range, n: int, seed: int, augment: 
                                  f"{s[m].shape[-1]} or enable augment (it crops and resizes)")
         samples.append(s)
     return {m: torch.stack([s[m] for s in samples]).to(device, non_blocking=True) for m in modalities}
+
+
+def _num_classes(cfg: DictConfig, modalities: list[str]) -> dict[str, int]:
+    """Class counts of label modalities (semseg): ``num_classes=`` or the split's manifest vocabulary."""
+    labels = [m for m in modalities if get_modality(m).kind == "label"]
+    if not labels:
+        return {}
+    if cfg.get("num_classes"):
+        return {m: int(cfg.num_classes) for m in labels}
+    manifest = read_manifest(cfg.data)
+    vocab = manifest.get("classes", manifest.get("class_names"))
+    if not vocab:
+        raise ValueError(f"{Path(cfg.data) / 'manifest.json'} has no class vocabulary (classes / class_names) "
+                         f"for {labels}; pass num_classes=<number of class ids, 0 included>")
+    n = max(int(k) for k in vocab) + 1 if isinstance(vocab, dict) else len(vocab)
+    return {m: n for m in labels}
 
 
 def _memory_mb(device: torch.device) -> float:
@@ -107,7 +125,8 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
 
     torch.manual_seed(int(cfg.seed))
     encoder = create_encoder(cfg.model.name, modalities=modalities, img_size=size,
-                             patch_size=int(cfg.model.patch_size), drop_path_rate=float(cfg.model.drop_path))
+                             patch_size=int(cfg.model.patch_size), drop_path_rate=float(cfg.model.drop_path),
+                             num_classes=_num_classes(cfg, modalities))
     init_report = init_encoder(encoder, cfg.init) if cfg.init else None
     ob = cfg.objective
     model = MultiMAE(encoder, int(ob.dec_dim), int(ob.dec_depth), int(ob.dec_heads),

@@ -41,9 +41,14 @@ def write_split(split_dir: Path, n: int = 8, size: int = 32, modalities=("rgb", 
                 s["normal"] = (nrm / np.linalg.norm(nrm, axis=-1, keepdims=True).clip(1e-3)).astype(np.float32)
             if "edges" in modalities:
                 s["edges"] = ((_smooth(rng, size, size, 1)[..., 0] > 0.5) * 255).astype(np.uint8)
+            if "semseg" in modalities:  # 5 classes + unlabelled, in smooth blobs
+                s["semseg"] = np.floor(_smooth(rng, size, size, 1)[..., 0] * 5.999).astype(np.uint16) + 1
+                s["semseg"][-3:, -3:] = 0
             s["meta"] = {"scene_id": "test", "split": "pretrain"}
             w.write(f"{i:06d}", encode_sample(s))
-    (split_dir / "manifest.json").write_text(json.dumps({"modalities": list(modalities), "scene_id": "test"}))
+    classes = ["unlabelled", "wall", "floor", "chair", "table", "lamp", "sofa"]
+    (split_dir / "manifest.json").write_text(json.dumps({"modalities": list(modalities), "scene_id": "test",
+                                                         "classes": classes}))
     return split_dir
 
 

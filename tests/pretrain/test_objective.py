@@ -1,6 +1,8 @@
 """The MultiMAE objective: gradients reach every parameter, losses see masked tokens only, targets
 are normalised as documented, and per-sample means make split batches add up (DDP equivalence)."""
 
+import math
+
 import pytest
 import torch
 from tst.pretrain.losses import patch_targets, robust_standardise_depth
@@ -132,3 +134,29 @@ def test_bf16_autocast_runs_forward_and_backward():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         rec = model.reconstruct(batch, masks)
     assert torch.isfinite(rec["normal"]["pred"]).all()
+
+
+def test_semseg_cross_entropy_ignores_unlabelled_pixels_and_matches_by_hand():
+    from tst.pretrain.losses import masked_loss
+
+    logits = torch.randn(3, 4 * 5)  # 3 masked tokens, 2x2-pixel patches, 5 classes (pixel-major)
+    target = torch.tensor([[1, 2, 0, 4], [0, 0, 0, 0], [3, 3, 3, 1]])
+    weight = (target != 0).float()
+    got = masked_loss("semseg", logits, target, weight, torch.tensor([0, 0, 1]), batch=2)
+    ce = torch.nn.functional.cross_entropy(logits.view(12, 5), target.view(12), reduction="none").view(3, 4)
+    tok = [ce[0, [0, 1, 3]].mean(), torch.tensor(0.0), ce[2].mean()]  # token 1 has no labelled pixel
+    torch.testing.assert_close(got, ((tok[0] + tok[1]) / 2 + tok[2]) / 2)
+
+
+def test_semseg_as_a_pretraining_modality():
+    torch.manual_seed(0)
+    enc = create_encoder("tst_vit_test", modalities=("rgb", "semseg"), num_classes={"semseg": 6})
+    model = MultiMAE(enc, 32, 1, 2)
+    batch = {"rgb": torch.rand(2, 3, 32, 32), "semseg": torch.randint(0, 6, (2, 32, 32))}
+    masks = DirichletMasker(model.tokens_per_modality(32, 32), 12, 1.0, seed=0)(2)
+    out = model(batch, masks)
+    assert abs(out["semseg"].item() - math.log(6)) < 0.5, "an untrained decoder is near chance"
+    out["loss"].backward()
+    assert model.encoder.adapters["semseg"].class_embed.weight.grad.abs().sum() > 0
+    rec = model.reconstruct(batch, masks)["semseg"]
+    assert rec["pred"].shape == (2, 1, 32, 32) and set(rec["pred"].unique().tolist()) <= set(range(6))

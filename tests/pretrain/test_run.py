@@ -166,3 +166,13 @@ def test_the_loss_goes_down_on_a_small_split(tmp_path, data):
     first = sum(losses[s][0] for s in range(1, 6)) / 5
     last = sum(losses[s][0] for s in range(51, 61)) / 10
     assert last < 0.85 * first, (first, last)  # measured here: 3.24 -> 2.59
+
+
+def test_semseg_split_trains_with_classes_from_the_manifest(tmp_path):
+    split = write_split(tmp_path / "eval", n=4, modalities=("rgb", "depth", "semseg"))
+    res = run(pretrain_cfg(split, tmp_path / "run", "modalities=[rgb,depth,semseg]", "steps=2",
+                           "augment.scale=[0.6,1.0]", "preview_every=2"))
+    assert res["pretrain/semseg"] > 0 and (tmp_path / "run" / "previews" / "step_000002.png").exists()
+    enc, info = load_encoder(res["export"])
+    assert info["model_kwargs"]["num_classes"] == {"semseg": 7}  # 7 names in the manifest vocabulary
+    assert enc.adapters["semseg"].num_classes == 7

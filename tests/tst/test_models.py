@@ -26,8 +26,8 @@ def test_unknown_model_and_pretrained_weights_fail_loudly():
         create_encoder("tst_vit_huge")
     with pytest.raises(ValueError, match="never downloads"):
         timm.create_model("tst_vit_test", pretrained=True)
-    with pytest.raises(ValueError, match="dense image modalities"):
-        create_encoder("tst_vit_test", modalities=("rgb", "semseg"))
+    with pytest.raises(ValueError, match="cannot be an encoder input"):
+        create_encoder("tst_vit_test", modalities=("rgb", "caption"))
 
 
 def test_patchify_round_trip_and_adapter_equals_its_conv():
@@ -99,3 +99,20 @@ def test_embed_visible_equals_embedding_everything_then_gathering():
     everything = torch.cat([enc.embed(m, x[m]) for m in enc.modalities], dim=1)  # [B, 48, D]
     want = everything.gather(1, draw.visible_idx.unsqueeze(-1).expand(-1, -1, 64))
     torch.testing.assert_close(enc.embed_visible(x, draw.visible, draw.visible_idx), want, rtol=1e-5, atol=1e-5)
+
+
+def test_class_embedding_adapter_embeds_ids_then_projects_patches():
+    from tst.models.adapters import ClassEmbedAdapter
+
+    ad = ClassEmbedAdapter(num_classes=5, patch_size=8, embed_dim=32, class_dim=4)
+    ids = torch.randint(0, 5, (2, 16, 16))
+    want = ad.proj(ad.class_embed(ids).permute(0, 3, 1, 2)).flatten(2).transpose(1, 2)  # [B, N, D]
+    torch.testing.assert_close(ad(ids), want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="class id 7 is outside"):
+        ad(torch.full((1, 16, 16), 7))
+    with pytest.raises(ValueError, match="num_classes"):
+        create_encoder("tst_vit_test", modalities=("rgb", "semseg"))
+    enc = create_encoder("tst_vit_test", modalities=("rgb", "semseg"), num_classes={"semseg": 5})
+    assert enc({"rgb": torch.randn(1, 3, 32, 32), "semseg": torch.randint(0, 5, (1, 32, 32))}).shape == (1, 33, 64)
+    with pytest.raises(ValueError, match="cannot be an encoder input"):
+        create_encoder("tst_vit_test", modalities=("rgb", "instance"))

@@ -67,14 +67,40 @@ class PatchAdapter(nn.Module):
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         nn.init.zeros_(self.proj.bias)
 
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """The per-pixel features the patch projection reads: here the image itself, [B, C, H, W]."""
+        if x.ndim != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"adapter expects [B, {self.channels}, H, W], got a tensor of shape {tuple(x.shape)}")
+        return x
+
     def embed_patches(self, patches: torch.Tensor) -> torch.Tensor:
         """[..., C*p*p] patchified pixels -> [..., D]."""
         return F.linear(patches, self.proj.weight.reshape(self.embed_dim, -1), self.proj.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] != self.channels:
-            raise ValueError(f"adapter expects {self.channels} channels, got a tensor of shape {tuple(x.shape)}")
-        return self.embed_patches(patchify(x, self.patch_size))  # [B, N, D]
+        return self.embed_patches(patchify(self.pixels(x), self.patch_size))  # [B, N, D]
+
+
+class ClassEmbedAdapter(PatchAdapter):
+    """Label map (class ids, [B, H, W]) -> tokens: a learned vector per class at every pixel, then
+    the patch projection (MultiMAE's semantic-segmentation input adapter). Ids are not magnitudes,
+    so they are embedded rather than fed as numbers."""
+
+    def __init__(self, num_classes: int, patch_size: int, embed_dim: int, class_dim: int = 64) -> None:
+        super().__init__(class_dim, patch_size, embed_dim)
+        self.num_classes = num_classes
+        self.class_embed = nn.Embedding(num_classes, class_dim)
+
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 4 and x.shape[1] == 1:
+            x = x[:, 0]
+        if x.ndim != 3 or x.is_floating_point():
+            raise ValueError(f"a label adapter takes integer class ids [B, H, W], got {x.dtype} {tuple(x.shape)}")
+        top = int(x.max())
+        if top >= self.num_classes or int(x.min()) < 0:
+            raise ValueError(f"class id {top} is outside [0, {self.num_classes}); set num_classes to at least "
+                             f"{top + 1} (the size of the split's class vocabulary)")
+        return self.class_embed(x).permute(0, 3, 1, 2)  # [B, class_dim, H, W]
 
 
 def grid_size(height: int, width: int, patch_size: int) -> tuple[int, int]:

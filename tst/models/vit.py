@@ -21,7 +21,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from tst.modalities import get_modality
-from tst.models.adapters import PatchAdapter, grid_size, patchify, sincos_pos_embed_2d
+from tst.models.adapters import ClassEmbedAdapter, PatchAdapter, grid_size, patchify, sincos_pos_embed_2d
 
 # name -> constructor defaults; every size is built by the same class.
 SIZES: dict[str, dict] = {
@@ -52,24 +52,31 @@ class MultiViT(nn.Module):
 
     def __init__(self, modalities: tuple[str, ...] | list[str] = ("rgb",), img_size: int = 224,
                  patch_size: int = 16, embed_dim: int = 192, depth: int = 12, num_heads: int = 3,
-                 mlp_ratio: float = 4.0, num_global_tokens: int = 1, drop_path_rate: float = 0.0) -> None:
+                 mlp_ratio: float = 4.0, num_global_tokens: int = 1, drop_path_rate: float = 0.0,
+                 num_classes: dict[str, int] | None = None) -> None:
         super().__init__()
         self.modalities = tuple(modalities)
+        self.num_classes = {k: int(v) for k, v in (num_classes or {}).items()}
         if not self.modalities:
             raise ValueError("MultiViT needs at least one input modality")
         for m in self.modalities:
-            if get_modality(m).kind != "image":
-                raise ValueError(f"modality {m!r} is a {get_modality(m).kind!r} modality; the encoder's patch "
-                                 f"adapters take dense image modalities (e.g. rgb, depth, normal, edges)")
+            kind = get_modality(m).kind
+            if kind == "label" and get_modality(m).loss == "ce" and m not in self.num_classes:
+                raise ValueError(f"label modality {m!r} needs its class count: num_classes={{{m!r}: C}}")
+            if kind not in ("image", "label") or (kind == "label" and get_modality(m).loss != "ce"):
+                raise ValueError(f"modality {m!r} cannot be an encoder input; use dense image modalities (rgb, "
+                                 f"depth, normal, edges) or class maps (semseg)")
         self.model_kwargs = dict(modalities=list(self.modalities), img_size=img_size, patch_size=patch_size,
                                  embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
-                                 num_global_tokens=num_global_tokens, drop_path_rate=drop_path_rate)
+                                 num_global_tokens=num_global_tokens, drop_path_rate=drop_path_rate,
+                                 num_classes=self.num_classes)
         self.img_size, self.patch_size, self.embed_dim = img_size, patch_size, embed_dim
         self.num_features = embed_dim
         self.num_prefix_tokens = num_global_tokens
         grid_size(img_size, img_size, patch_size)  # fail early on a size the patches cannot tile
-        self.adapters = nn.ModuleDict({m: PatchAdapter(get_modality(m).channels, patch_size, embed_dim)
-                                       for m in self.modalities})
+        self.adapters = nn.ModuleDict({
+            m: ClassEmbedAdapter(self.num_classes[m], patch_size, embed_dim) if get_modality(m).kind == "label"
+            else PatchAdapter(get_modality(m).channels, patch_size, embed_dim) for m in self.modalities})
         self.modality_embed = nn.ParameterDict({m: nn.Parameter(torch.zeros(1, 1, embed_dim))
                                                 for m in self.modalities})
         self.global_tokens = nn.Parameter(torch.zeros(1, num_global_tokens, embed_dim))
@@ -122,7 +129,8 @@ class MultiViT(nn.Module):
         slot = torch.arange(v, device=visible.device).unsqueeze(0)  # [1, V]
         embedded = None
         for j, m in enumerate(self.modalities):
-            patches = patchify(inputs[m], self.patch_size)[visible[:, j * n:(j + 1) * n]]  # [K_m, C*p*p]
+            pixels = self.adapters[m].pixels(inputs[m])  # [B, C, H, W]
+            patches = patchify(pixels, self.patch_size)[visible[:, j * n:(j + 1) * n]]  # [K_m, C*p*p]
             in_m = (slot >= ends[:, j:j + 1] - counts[:, j:j + 1]) & (slot < ends[:, j:j + 1])  # [B, V]
             tokens = self.adapters[m].embed_patches(patches)  # [K_m, D] (bf16 under autocast)
             if embedded is None:
