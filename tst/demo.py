@@ -25,7 +25,6 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from tst.aggregate import METRIC_COLUMNS, summarize, sweep_rows
-from tst.atomic import write_json
 from tst.pipeline import compose_config, grid_from_config, plan_jobs
 from tst.report import render
 from tst.rundir import RunDir
@@ -47,17 +46,6 @@ def timings(jobs, outcomes: dict[str, Outcome]) -> dict[str, float]:
     return {**{k: round(v, 1) for k, v in per.items()}, "total": round(sum(per.values()), 1)}
 
 
-def _timing_table(jobs, outcomes: dict[str, Outcome], wall: float) -> str:
-    lines = ["| job | status | seconds |", "|---|---|---|"]
-    for j in jobs:
-        o = outcomes.get(j.name, Outcome("pending"))
-        lines.append(f"| {j.name} | {o.status} | {o.seconds:.1f} |")
-    per = timings(jobs, outcomes)
-    stages = ", ".join(f"{k} {v:.0f} s" for k, v in per.items() if k != "total")
-    return (f"\n## Wall time\n\nThis run: {wall:.0f} s ({stages}); `done` = finished by an earlier run, skipped.\n\n"
-            + "\n".join(lines) + "\n")
-
-
 def run(cfg: DictConfig) -> dict:
     t_start = time.perf_counter()
     if cfg.get("threads"):
@@ -76,7 +64,7 @@ def run(cfg: DictConfig) -> dict:
     outcomes = execute(jobs, root, launch_inline, parallel=1, echo=_banner)
     write_status(root, jobs, outcomes)
 
-    report = render(root, "gain")
+    report = render(root, str(cfg.analysis))
     summary = summarize(sweep_rows(root), ("init",), METRIC_COLUMNS)
     metrics = {f"{init}/{m}": cells[m].mean for (init,), cells in summary for m in METRIC_COLUMNS
                if not math.isnan(cells[m].mean)}
@@ -85,9 +73,6 @@ def run(cfg: DictConfig) -> dict:
     metrics.update({f"time/{k}_s": v for k, v in per.items()})
     metrics["time/wall_s"] = round(wall, 1)
     rd.write_metrics(metrics, merge=False)
-    with open(root / "report.md", "a") as fh:
-        fh.write(_timing_table(jobs, outcomes, wall))
-    write_json(root / "timings.json", {j.name: dataclasses.asdict(outcomes[j.name]) for j in jobs if j.name in outcomes})
     print("\n" + (root / "report.md").read_text(), flush=True)
     failed = [n for n, o in outcomes.items() if o.status in ("failed", "blocked")]
     print(f"demo: {wall:.0f} s; report {root / 'report.md'}, plot {root / report['plot']}, metrics {root / 'metrics.json'}"

@@ -11,12 +11,14 @@ Analyses (one experiment config each, configs/experiment/analysis_*.yaml):
   test space, with the crossing point: how many external spaces the test space is worth.
 - ``ablation``: SSL objective / modality subsets (rows: objective).
 - ``table``: every cell (scene, init, objective) of any sweep.
-Writes ``report.md``, ``report.json`` (the plotted numbers) and the PNGs into ``dir``; reads only
-``sweep.json`` and the runs' ``metrics.json`` (``tst.aggregate``), so it works on any finished sweep.
+Writes ``report.md`` (with the wall time per stage when ``sweep.json`` has it), ``report.json`` (the
+plotted numbers) and the PNGs into ``dir``; reads only ``sweep.json`` and the runs' ``metrics.json``
+(``tst.aggregate``), so it works on any finished sweep or demo directory.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -116,6 +118,23 @@ def _ablation(rows: list[dict], root: Path) -> tuple[str, dict]:
         {"means": vals, "stds": errs, "plot": png.name}
 
 
+def _wall_time(root: Path, max_rows: int = 40) -> str:
+    """Seconds per stage (and per job for small grids) of the latest run, from sweep.json."""
+    index = root / "sweep.json"
+    if not index.is_file():
+        return ""
+    jobs = json.loads(index.read_text())["jobs"]
+    per: dict[str, float] = {}
+    for j in jobs:
+        per[j["stage"]] = per.get(j["stage"], 0.0) + float(j.get("seconds") or 0.0)
+    text = (f"\n## Wall time\n\nLatest run: {sum(per.values()):.0f} s in stages ("
+            + ", ".join(f"{k} {v:.0f} s" for k, v in per.items()) + "); `done` = finished by an earlier run, skipped.\n")
+    if len(jobs) <= max_rows:
+        text += "\n| job | status | seconds |\n|---|---|---|\n" + "".join(
+            f"| {j['name']} | {j['status']} | {float(j.get('seconds') or 0.0):.1f} |\n" for j in jobs)
+    return text
+
+
 def render(root: str | Path, analysis: str = "auto", metric: str | None = None) -> dict:
     """Write report.md / report.json / PNGs for ``analysis`` into ``root``; returns report.json's content."""
     root = Path(root)
@@ -144,7 +163,7 @@ def render(root: str | Path, analysis: str = "auto", metric: str | None = None) 
     failed = sum(r["status"] != "ok" for r in rows)
     head = f"# {analysis}: {root.name}\n\nmean ± std over seeds; {len(rows)} transfer jobs, {failed} not finished " \
            f"(marked FAILED / counted in the cells; details in results.md).\n\n"
-    write_text(root / "report.md", head + text)
+    write_text(root / "report.md", head + text + _wall_time(root))
     data = {"analysis": analysis, **data}
     write_json(root / "report.json", data)
     return data
