@@ -28,7 +28,7 @@ from tst.aggregate import METRIC_COLUMNS, summarize, sweep_rows
 from tst.pipeline import compose_config, grid_from_config, plan_jobs
 from tst.report import render
 from tst.rundir import RunDir
-from tst.sweep import Outcome, execute, launch_inline, write_status
+from tst.sweep import execute, launch_inline, write_status
 
 
 def _banner(line: str) -> None:
@@ -38,11 +38,11 @@ def _banner(line: str) -> None:
         print(line, flush=True)
 
 
-def timings(jobs, outcomes: dict[str, Outcome]) -> dict[str, float]:
-    """Seconds per stage (summed over its jobs run now) and in total; finished-before jobs count 0."""
+def timings(entries: list[dict]) -> dict[str, float]:
+    """Seconds per stage (summed over its jobs, as long as each took when it ran) and in total."""
     per: dict[str, float] = defaultdict(float)
-    for j in jobs:
-        per[j.stage] += outcomes[j.name].seconds if j.name in outcomes else 0.0
+    for e in entries:
+        per[e["stage"]] += float(e.get("seconds") or 0.0)
     return {**{k: round(v, 1) for k, v in per.items()}, "total": round(sum(per.values()), 1)}
 
 
@@ -62,16 +62,16 @@ def run(cfg: DictConfig) -> dict:
     jobs = plan_jobs(grid, root)
     print(f"demo: {len(jobs)} stage runs under {root} (finished ones are skipped)", flush=True)
     outcomes = execute(jobs, root, launch_inline, parallel=1, echo=_banner)
-    write_status(root, jobs, outcomes)
+    entries = write_status(root, jobs, outcomes)
 
     report = render(root, str(cfg.analysis))
     summary = summarize(sweep_rows(root), ("init",), METRIC_COLUMNS)
     metrics = {f"{init}/{m}": cells[m].mean for (init,), cells in summary for m in METRIC_COLUMNS
                if not math.isnan(cells[m].mean)}
     wall = time.perf_counter() - t_start
-    per = timings(jobs, outcomes)
+    per = timings(entries)
     metrics.update({f"time/{k}_s": v for k, v in per.items()})
-    metrics["time/wall_s"] = round(wall, 1)
+    metrics["time/this_run_s"] = round(wall, 1)  # a re-run that only skips takes seconds
     rd.write_metrics(metrics, merge=False)
     print("\n" + (root / "report.md").read_text(), flush=True)
     failed = [n for n, o in outcomes.items() if o.status in ("failed", "blocked")]

@@ -127,8 +127,9 @@ def _wall_time(root: Path, max_rows: int = 40) -> str:
     per: dict[str, float] = {}
     for j in jobs:
         per[j["stage"]] = per.get(j["stage"], 0.0) + float(j.get("seconds") or 0.0)
-    text = (f"\n## Wall time\n\nLatest run: {sum(per.values()):.0f} s in stages ("
-            + ", ".join(f"{k} {v:.0f} s" for k, v in per.items()) + "); `done` = finished by an earlier run, skipped.\n")
+    text = (f"\n## Wall time\n\n{sum(per.values()):.0f} s in stages ("
+            + ", ".join(f"{k} {v:.0f} s" for k, v in per.items()) + "), each job's seconds as it took when it ran "
+            "(`done`: finished by an earlier run, skipped this time).\n")
     if len(jobs) <= max_rows:
         text += "\n| job | status | seconds |\n|---|---|---|\n" + "".join(
             f"| {j['name']} | {j['status']} | {float(j.get('seconds') or 0.0):.1f} |\n" for j in jobs)

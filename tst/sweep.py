@@ -13,6 +13,7 @@ it are marked ``blocked``; a re-run skips finished jobs and retries only failed 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -157,12 +158,21 @@ def execute(jobs: list[Job], root: Path, launch: Launch, parallel: int = 1,
     return outcomes
 
 
-def write_status(root: Path, jobs: list[Job], outcomes: dict[str, Outcome]) -> Path:
-    """``sweep.json``: every job's stage, parameters, status and error, what ``tst report`` reads."""
+def write_status(root: Path, jobs: list[Job], outcomes: dict[str, Outcome]) -> list[dict]:
+    """``sweep.json``: every job's stage, parameters, status, error and seconds, what ``tst report`` reads.
+
+    A job finished by an earlier run keeps the seconds it took then (from the previous sweep.json),
+    so the wall time per stage survives a re-run that only skips."""
     path = Path(root) / "sweep.json"
-    write_json(path, {"jobs": [{"name": j.name, "stage": j.stage, "params": dict(j.params),
-                                **asdict(outcomes.get(j.name, Outcome("pending")))} for j in jobs]})
-    return path
+    before = {j["name"]: j for j in json.loads(path.read_text())["jobs"]} if path.is_file() else {}
+    entries = []
+    for j in jobs:
+        o = asdict(outcomes.get(j.name, Outcome("pending")))
+        if o["status"] == "done" and j.name in before:
+            o["seconds"] = before[j.name].get("seconds", 0.0)
+        entries.append({"name": j.name, "stage": j.stage, "params": dict(j.params), **o})
+    write_json(path, {"jobs": entries})
+    return entries
 
 
 def make_launcher(kind: str, root: Path, slurm: dict[str, Any], threads: int | None = None) -> tuple[Launch, bool]:
