@@ -60,6 +60,8 @@ deploy: $(STAMP) ## tst deploy $(ARGS)
 	$(TST) deploy $(ARGS)
 sweep: $(STAMP) ## tst sweep $(ARGS)
 	$(TST) sweep $(ARGS)
+report: $(STAMP) ## tst report $(ARGS): tables and plots of a finished sweep, e.g. ARGS="dir=runs/sweep/analysis_gain"
+	$(TST) report $(ARGS)
 preview: $(STAMP) ## tst preview $(ARGS): contact sheet + top-down map of a split
 	$(TST) preview $(ARGS)
 export: $(STAMP) ## tst export $(ARGS): write a generated scene in the Replica on-disk format

@@ -22,15 +22,15 @@ import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
+
+from tst.cli import config_dir
 from tst.collect.run import run as collect
+from tst.models.vit import create_encoder
 from tst.transfer.agent_demo import run_agent
 from tst.transfer.perception import Perception
 from tst.transfer.tasks.caption import CaptionTask, train_tokenizer
 from tst.transfer.tasks.det import DetTask
 from tst.transfer.tasks.semseg import SemSegTask
-
-from tst.cli import config_dir
-from tst.models.vit import create_encoder
 
 SIZE, WARMUP, TIMED, AGENT_STEPS = 224, 2, 12, 12
 VOCAB = {0: "unlabelled", 1: "floor", 2: "wall", 3: "chair", 4: "table", 5: "sofa", 6: "bed"}

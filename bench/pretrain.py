@@ -23,13 +23,13 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from tst.models.adapters import sincos_pos_embed_2d
+from tst.models.vit import create_encoder
 from tst.pretrain.loop import make_optimizer
 from tst.pretrain.losses import patch_targets, prepare
 from tst.pretrain.masking import DirichletMasker
 from tst.pretrain.objective import MultiMAE
-
-from tst.models.adapters import sincos_pos_embed_2d
-from tst.models.vit import create_encoder
 
 SIZE, PATCH, DIM, DEPTH, HEADS, VISIBLE = 224, 16, 192, 12, 3, 98
 DEC_DIM, DEC_DEPTH, DEC_HEADS = 256, 2, 8

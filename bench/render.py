@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import open3d as o3d
+
 from tst.envs.camera import Intrinsics, pose_from_yaw_pitch
 from tst.envs.freespace import FreeSpace
 from tst.envs.render.open3d_renderer import Open3DRenderer

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from tst.collect.labellers import Labeller
 
 from tst.atomic import write_json
+from tst.collect.labellers import Labeller
 from tst.modalities import MODALITIES
 from tst.rundir import open_run_dir
 from tst.runlog import make_logger

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
 from tst.envs.scene import Scene
 
 STUFF = ("unlabelled", "wall", "floor", "ceiling", "window", "door", "background", "stuff")

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from tst.collect.members import extra_members
 from tst.envs.camera import Intrinsics
 from tst.envs.scene import Scene
-
 from tst.shards import SHARD_PATTERN, ShardWriter, encode_sample
 
 RendererFactory = Callable[..., Any]  # called as make_renderer(scene=scene, threads=n) -> Renderer

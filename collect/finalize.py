@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from tst.collect.captions import captions_for_view
 from tst.collect.coco import DEFAULT_STUFF_CLASSES, export_coco
 from tst.collect.leakage import leakage_report, split_poses

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tst.envs.scene import Scene
 
+from tst.envs.scene import Scene
 from tst.shards import list_shards
 
 FORMAT_VERSION = 1

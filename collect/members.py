@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
 from tst.collect.captions import captions_for_view
 from tst.envs.scene import Scene
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tst.envs.scene import Scene
 
 from tst.atomic import write_bytes
+from tst.envs.scene import Scene
 from tst.shards import decode_member, iter_split, read_manifest
 
 PAD, HEADER, LEGEND_ROW, LEGEND_COLS, SWATCH = 4, 22, 20, 5, 14

@@ -20,6 +20,8 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
+
+from tst.atomic import write_json
 from tst.collect.collector import CollectError, CollectJob, collect, pending_shards
 from tst.collect.finalize import finish_split
 from tst.collect.leakage import enforce_separation, split_poses
@@ -28,8 +30,6 @@ from tst.collect.policies.base import PolicyError
 from tst.envs.camera import Intrinsics
 from tst.envs.freespace import FreeSpace
 from tst.envs.scene import Scene
-
-from tst.atomic import write_json
 from tst.modalities import LABEL_MODALITIES, SENSOR_MODALITIES
 from tst.rundir import open_run_dir
 from tst.runlog import make_logger

@@ -45,8 +45,9 @@ class Intrinsics:
         return np.stack([uu, vv, np.ones_like(uu)], axis=-1)
 
 
-def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 0.0, 1.0])) -> np.ndarray:
+def look_at(eye: np.ndarray, target: np.ndarray, up: tuple[float, float, float] = (0.0, 0.0, 1.0)) -> np.ndarray:
     """cam_to_world 4x4 (OpenCV axes) for a camera at ``eye`` looking at ``target`` in a z-up world."""
+    up = np.asarray(up, dtype=np.float64)
     eye = np.asarray(eye, dtype=np.float64)
     z = np.asarray(target, dtype=np.float64) - eye
     z /= np.linalg.norm(z)

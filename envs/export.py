@@ -17,9 +17,9 @@ from collections.abc import Callable
 import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+
 from tst.envs.loaders.replica import write_replica
 from tst.envs.scene import Scene
-
 from tst.rundir import open_run_dir
 
 log = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 import open3d as o3d
+
 from tst.envs.render.base import check_cam_to_world
 from tst.envs.render.open3d_renderer import INVALID_ID, face_normals, raycasting_scene
 from tst.envs.scene import Room, Scene

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from tst.pretrain.decoders import OutputAdapter
-from tst.pretrain.losses import masked_loss, patch_targets, prepare
-from tst.pretrain.masking import MaskDraw
 
 from tst.modalities import get_modality
 from tst.models.adapters import grid_size, patchify, unpatchify
 from tst.models.vit import MultiViT
+from tst.pretrain.decoders import OutputAdapter
+from tst.pretrain.losses import masked_loss, patch_targets, prepare
+from tst.pretrain.masking import MaskDraw
 
 OBJECTIVES = ("multimae", "mae")
 

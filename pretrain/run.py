@@ -16,9 +16,6 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from tst.pretrain.loop import lr_at, make_optimizer, restore_rng, rng_state, sample_index, save_preview
-from tst.pretrain.masking import DirichletMasker
-from tst.pretrain.objective import MultiMAE, check_objective
 
 from tst import distributed as dist
 from tst.atomic import write_json
@@ -28,6 +25,9 @@ from tst.dataset import ShardDataset
 from tst.modalities import get_modality
 from tst.models.adapters import grid_size
 from tst.models.vit import create_encoder
+from tst.pretrain.loop import lr_at, make_optimizer, restore_rng, rng_state, sample_index, save_preview
+from tst.pretrain.masking import DirichletMasker
+from tst.pretrain.objective import MultiMAE, check_objective
 from tst.rundir import RunDirError, open_run_dir
 from tst.runlog import make_logger
 from tst.shards import read_manifest

@@ -23,18 +23,18 @@ from typing import Any
 import cv2
 import numpy as np
 from hydra.utils import instantiate
+
 from tst.collect.manifest import scene_hash
 from tst.collect.policies.walk import WalkPolicy
 from tst.envs.camera import Intrinsics
 from tst.envs.freespace import FreeSpace
 from tst.envs.render.open3d_renderer import Open3DRenderer
 from tst.envs.scene import Scene
+from tst.shards import read_manifest
 from tst.transfer.class_map import apply_lut, map_classes
 from tst.transfer.overlay import annotate, colorize, hstack, write_png
 from tst.transfer.perception import Perception
 from tst.transfer.semantic_map import TopDownMap, map_miou
-
-from tst.shards import read_manifest
 
 log = logging.getLogger(__name__)
 

@@ -21,18 +21,18 @@ from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
-from tst.transfer import overlay as ov
-from tst.transfer.class_map import apply_lut, as_vocab, map_classes
-from tst.transfer.deploy_report import write_report
-from tst.transfer.perception import Perception, head_dirs
-from tst.transfer.tasks.det import DetTask
-from tst.transfer.tasks.semseg import SemSegTask
 
 from tst.dataset import ShardDataset, collate
 from tst.metrics.captioning import CaptionEvaluator
 from tst.rundir import open_run_dir
 from tst.runlog import make_logger
 from tst.shards import read_manifest
+from tst.transfer import overlay as ov
+from tst.transfer.class_map import apply_lut, as_vocab, map_classes
+from tst.transfer.deploy_report import write_report
+from tst.transfer.perception import Perception, head_dirs
+from tst.transfer.tasks.det import DetTask
+from tst.transfer.tasks.semseg import SemSegTask
 
 MODALITIES = {"semseg": ("rgb", "semseg"), "det": ("rgb", "semseg", "instance"), "caption": ("rgb", "caption")}
 

@@ -19,6 +19,7 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.rpn import AnchorGenerator
 from torchvision.ops import MultiScaleRoIAlign
+
 from tst.transfer.backbone import (
     IMAGENET_MEAN,
     IMAGENET_STD,

@@ -15,14 +15,14 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from tst.checkpoint import CheckpointError, load_checkpoint
+from tst.models.vit import create_encoder
 from tst.transfer.backbone import check_patch_size
 from tst.transfer.tasks.caption import CaptionTask
 from tst.transfer.tasks.det import DetTask
 from tst.transfer.tasks.semseg import SemSegTask
 from tst.transfer.tokenizer import CaptionTokenizer
-
-from tst.checkpoint import CheckpointError, load_checkpoint
-from tst.models.vit import create_encoder
 
 
 def task_from_config(head_config: dict[str, Any], run_dir: str | Path):

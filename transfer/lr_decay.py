@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from torch import nn
+
 from tst.transfer.backbone import depth_of
 
 _BLOCK = re.compile(r"(?:^|\.)blocks\.(\d+)\.")

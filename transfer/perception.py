@@ -37,6 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from tst.transfer.head_checkpoint import load_head
 
 TASK_ORDER = ("semseg", "det", "caption")

@@ -26,20 +26,20 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset
+
+from tst.atomic import write_json
+from tst.checkpoint import CheckpointError, init_encoder, load_checkpoint, load_encoder, save_checkpoint
+from tst.dataset import collate
+from tst.models.vit import create_encoder
 from tst.pretrain.loop import lr_at, restore_rng, sample_index
+from tst.rundir import open_run_dir
+from tst.runlog import make_logger
 from tst.transfer.class_map import map_classes
 from tst.transfer.external import open_external, read_vocabulary
 from tst.transfer.lr_decay import freeze, param_groups
 from tst.transfer.tasks.caption import CaptionTask, train_tokenizer
 from tst.transfer.tasks.det import DetTask
 from tst.transfer.tasks.semseg import SemSegTask
-
-from tst.atomic import write_json
-from tst.checkpoint import CheckpointError, init_encoder, load_checkpoint, load_encoder, save_checkpoint
-from tst.dataset import collate
-from tst.models.vit import create_encoder
-from tst.rundir import open_run_dir
-from tst.runlog import make_logger
 
 log = logging.getLogger(__name__)
 TASKS = ("semseg", "det", "caption")

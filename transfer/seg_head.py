@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from tst.transfer.backbone import (
     Normalize,
     check_patch_size,

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from tst.envs.camera import Intrinsics
 
+from tst.envs.camera import Intrinsics
 from tst.metrics.semseg import SemSegEvaluator
 
 

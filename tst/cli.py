@@ -47,7 +47,7 @@ def load_stage(stage: str):
         mod = importlib.import_module(module)
     except ModuleNotFoundError as e:
         if e.name and e.name.startswith("tst."):
-            raise SystemExit(f"stage {stage!r} is not available in this version of tst ({e.name} is missing)")
+            raise SystemExit(f"stage {stage!r} is not available in this version of tst ({e.name} is missing)") from e
         raise
     return getattr(mod, fn)
 

@@ -44,5 +44,5 @@ def provenance(seed: int | None = None) -> dict:
         "versions": versions(),
         "command": " ".join(sys.argv),
         "host": platform.node(),
-        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }

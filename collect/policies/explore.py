@@ -21,6 +21,7 @@ import numpy as np
 import open3d as o3d
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
+
 from tst.collect.policies.base import CameraPolicy, PolicyError
 from tst.collect.policies.walk import NavGrid
 from tst.envs.camera import Intrinsics, pose_from_yaw_pitch

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from tst.collect.policies.base import CameraPolicy, PolicyError
 from tst.envs.camera import pose_from_yaw_pitch
 from tst.envs.freespace import FreeSpace, NoFreeSpaceError

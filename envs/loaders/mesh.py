@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import trimesh
+
 from tst.envs import units as unitmod
 from tst.envs.scene import UNLABELLED, Scene
 

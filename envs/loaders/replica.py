@@ -25,6 +25,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from tst.envs.loaders import ply
 from tst.envs.scene import UNLABELLED, Scene
 

@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
 from tst.envs.loaders import ply
 from tst.envs.scene import UNLABELLED, Scene
 

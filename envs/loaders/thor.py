@@ -33,6 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
 from tst.envs.loaders.thor_boxes import box_mesh, shell_quads, thor_to_zup, vec3
 from tst.envs.scene import UNLABELLED, Room, Scene
 

@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import numpy as np
+
 from tst.envs.camera import Intrinsics
 
 RENDER_MODALITIES: tuple[str, ...] = ("rgb", "depth", "normal", "semseg", "instance")

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
 from tst.envs.camera import Intrinsics
 from tst.envs.render.base import RENDER_MODALITIES, Renderer, check_cam_to_world, check_modalities
 from tst.envs.scene import Scene

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 import open3d as o3d
+
 from tst.envs.camera import Intrinsics
 from tst.envs.render.base import RENDER_MODALITIES, Renderer, check_cam_to_world, check_modalities
 from tst.envs.scene import Scene

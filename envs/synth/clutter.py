@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
 from tst.envs.synth.furniture import plant
 from tst.envs.synth.mesh import box, concat, cylinder, lathe
 from tst.envs.synth.objects import CERAMIC, Obj, pick

@@ -6,6 +6,7 @@ Same local frame as ``furniture.py``: back against the wall at y = 0, front towa
 from __future__ import annotations
 
 import numpy as np
+
 from tst.envs.synth.mesh import box, concat, cylinder, lathe
 from tst.envs.synth.objects import CERAMIC, PAINTS, WOODS, Obj, Surface, pick
 from tst.envs.synth.textures import MAT

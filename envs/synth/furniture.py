@@ -8,6 +8,7 @@ ranges so that two beds of two seeds are not the same box.
 from __future__ import annotations
 
 import numpy as np
+
 from tst.envs.synth.mesh import box, concat, cylinder, lathe
 from tst.envs.synth.objects import FABRICS, PAINTS, WOODS, Obj, Surface, pick
 from tst.envs.synth.textures import MAT, PAINTINGS

@@ -9,6 +9,7 @@ from the shared ``SYNTH_CLASSES`` vocabulary, so id ``k`` means the same class i
 from __future__ import annotations
 
 import numpy as np
+
 from tst.envs.scene import Room, Scene
 from tst.envs.synth.layout import FloorPlan, make_floor_plan
 from tst.envs.synth.mesh import Part

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import label
+
 from tst.envs.synth.clutter import CLUTTER, ON_SURFACE
 from tst.envs.synth.layout import RoomPlan
 from tst.envs.synth.mesh import Part

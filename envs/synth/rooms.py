@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
 from tst.envs.synth import fixtures as fx
 from tst.envs.synth import furniture as fu
 from tst.envs.synth.layout import RoomPlan

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from tst.envs.synth.layout import HALF_WALL, DoorPlan, FloorPlan, Opening, RoomPlan, side_span
 from tst.envs.synth.mesh import Part, box, concat
 from tst.envs.synth.textures import MAT, material_scale

@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tst.envs.render.open3d_renderer import Open3DRenderer
 
 from tests.envs.fixtures import make_box_room
+from tst.envs.render.open3d_renderer import Open3DRenderer
 
 BOX_SCENE = {"_target_": "tests.envs.fixtures.make_box_room"}
 

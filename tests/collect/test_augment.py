@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
-from tst.collect.augment import raw_samples, run
-from tst.collect.labellers import TimmFeatureLabeller, TorchScriptLabeller
 
 from tests.collect.test_coco import make_labelled_split, make_view
+from tst.collect.augment import raw_samples, run
+from tst.collect.labellers import TimmFeatureLabeller, TorchScriptLabeller
 from tst.shards import iter_split, list_shards
 
 TIMM = {"_target_": "tst.collect.labellers.TimmFeatureLabeller", "model_name": "test_vit", "checkpoint": None,

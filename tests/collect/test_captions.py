@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from tests.envs.fixtures import make_box_room
 from tst.collect.captions import captions_for_view, colour_name, plural, room_at
 from tst.envs.camera import pose_from_yaw_pitch
 from tst.envs.scene import Room
-
-from tests.envs.fixtures import make_box_room
 
 
 def scene_with_chairs():

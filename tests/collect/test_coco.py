@@ -12,11 +12,11 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+
+from tst.atomic import write_json
 from tst.collect.coco import export_coco
 from tst.collect.finalize import finish_split
 from tst.envs.camera import Intrinsics, pose_from_yaw_pitch
-
-from tst.atomic import write_json
 from tst.shards import ShardWriter, encode_sample
 
 CLASSES = ["unlabelled", "floor", "ceiling", "wall", "table", "chair"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import open3d as o3d
 import pytest
+
+from tests.collect.test_walk import two_room_scene
 from tst.collect.policies.explore import ExplorePolicy
 from tst.envs.camera import Intrinsics
 from tst.envs.freespace import FreeSpace
-
-from tests.collect.test_walk import two_room_scene
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from tst.collect.finalize import finish_split
-from tst.collect.leakage import enforce_separation, leakage_report, nearest_pretrain
-from tst.envs.camera import pose_from_yaw_pitch
 
 from tests.collect.test_coco import make_labelled_split
 from tst.atomic import write_json
+from tst.collect.finalize import finish_split
+from tst.collect.leakage import enforce_separation, leakage_report, nearest_pretrain
+from tst.envs.camera import pose_from_yaw_pitch
 from tst.shards import ShardWriter, encode_sample
 
 

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from tst.collect.members import extra_members
 
 from tests.collect.test_captions import frame, scene_with_chairs
+from tst.collect.members import extra_members
 from tst.shards import decode_member, encode_member
 
 

@@ -8,6 +8,9 @@ import cv2
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
+
+from tests.collect.test_coco import make_labelled_split, make_view
+from tests.collect.test_walk import two_room_scene
 from tst.collect.finalize import finish_split
 from tst.collect.preview import (
     BG,
@@ -23,9 +26,6 @@ from tst.collect.preview import (
     topdown_map,
 )
 from tst.envs.camera import pose_from_yaw_pitch
-
-from tests.collect.test_coco import make_labelled_split, make_view
-from tests.collect.test_walk import two_room_scene
 
 NAMES = {1: "floor", 2: "ceiling", 3: "wall", 4: "table", 5: "chair"}
 

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+
+from tests.envs.fixtures import make_box_room
 from tst.collect.policies.base import PolicyError
 from tst.collect.policies.random import BLOCK, RandomPolicy
 from tst.envs.freespace import FreeSpace
-
-from tests.envs.fixtures import make_box_room
 
 
 @pytest.fixture(scope="module")

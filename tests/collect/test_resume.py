@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from tst.collect.run import run
 
 from tests.collect import compose_collect
+from tst.collect.run import run
 from tst.rundir import RunDirError
 from tst.shards import iter_split
 

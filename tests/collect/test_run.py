@@ -8,15 +8,15 @@ import tarfile
 
 import numpy as np
 import pytest
+
+from tests.collect import compose_collect
+from tests.envs.fixtures import make_box_room
 from tst.collect.collector import CollectError
 from tst.collect.manifest import scene_hash
 from tst.collect.policies.base import CameraPolicy, PolicyError
 from tst.collect.run import run
 from tst.envs.camera import Intrinsics
 from tst.envs.render.open3d_renderer import Open3DRenderer
-
-from tests.collect import compose_collect
-from tests.envs.fixtures import make_box_room
 from tst.modalities import encode_depth
 from tst.rundir import RunDirError
 from tst.shards import ShardWriter, iter_split

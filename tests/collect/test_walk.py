@@ -6,6 +6,7 @@ import numpy as np
 import open3d as o3d
 import pytest
 import trimesh
+
 from tst.collect.policies.walk import WalkPolicy, room_index
 from tst.envs.freespace import FreeSpace
 from tst.envs.scene import Room, Scene

@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from tst.envs.scene import Room, Scene
 
 BOX_ROOM_CLASSES = ["unlabelled", "floor", "ceiling", "wall", "table"]

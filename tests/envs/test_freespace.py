@@ -6,10 +6,10 @@ import dataclasses
 
 import numpy as np
 import pytest
-from tst.envs.camera import look_at
-from tst.envs.freespace import FreeSpace, NoFreeSpaceError, PoseError
 
 from tests.envs.render.scenes import ROOM, TABLE_HI, TABLE_LO, box_room
+from tst.envs.camera import look_at
+from tst.envs.freespace import FreeSpace, NoFreeSpaceError, PoseError
 
 
 def analytic_distance(p: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
+
 from tst.envs.camera import Intrinsics, look_at
 from tst.envs.loaders.thor import load_thor
 from tst.envs.render.habitat_renderer import (

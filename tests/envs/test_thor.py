@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import open3d as o3d
 import pytest
+
 from tst.envs.loaders.thor import (
     FLOOR_PLANS,
     MIN_CEILING,

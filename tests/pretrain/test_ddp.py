@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from tst.pretrain.run import run
 
 from tests.pretrain.fixtures import TINY, pretrain_cfg, write_split
+from tst.pretrain.run import run
 
 
 @pytest.mark.slow

@@ -4,10 +4,10 @@ import math
 
 import pytest
 import torch
-from tst.pretrain.loop import lr_at, param_groups, sample_index
-from tst.pretrain.objective import MultiMAE
 
 from tst.models.vit import create_encoder
+from tst.pretrain.loop import lr_at, param_groups, sample_index
+from tst.pretrain.objective import MultiMAE
 
 
 def test_warmup_then_cosine():

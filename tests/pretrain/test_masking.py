@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from tst.pretrain.masking import DirichletMasker
 
 TOKENS = {"rgb": 16, "depth": 16, "normal": 16}

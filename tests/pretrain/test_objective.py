@@ -5,12 +5,12 @@ import math
 
 import pytest
 import torch
-from tst.pretrain.losses import patch_targets, robust_standardise_depth
-from tst.pretrain.masking import DirichletMasker
-from tst.pretrain.objective import MultiMAE, check_objective
 
 from tst.models.adapters import patchify
 from tst.models.vit import create_encoder
+from tst.pretrain.losses import patch_targets, robust_standardise_depth
+from tst.pretrain.masking import DirichletMasker
+from tst.pretrain.objective import MultiMAE, check_objective
 
 MODS = ("rgb", "depth", "normal")
 

@@ -5,12 +5,12 @@ import json
 
 import pytest
 import torch
+
 import tst.pretrain.objective as objective_module
 import tst.pretrain.run as run_module
-from tst.pretrain.run import NonFiniteLoss, run
-
 from tests.pretrain.fixtures import pretrain_cfg, write_split
 from tst.checkpoint import CheckpointError, load_checkpoint, load_encoder
+from tst.pretrain.run import NonFiniteLoss, run
 from tst.rundir import RunDirError
 
 

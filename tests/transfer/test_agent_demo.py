@@ -6,13 +6,13 @@ import logging
 import imageio.v3 as iio
 import numpy as np
 import pytest
+
+from tests.envs.fixtures import make_box_room
+from tests.transfer.test_deploy import compose_deploy, deploy_space
 from tst.collect.manifest import scene_hash
 from tst.transfer.agent_demo import rebuild_scene, run_agent
 from tst.transfer.deploy import run
 from tst.transfer.perception import Perception
-
-from tests.envs.fixtures import make_box_room
-from tests.transfer.test_deploy import compose_deploy, deploy_space
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +72,8 @@ def test_deploy_agent_true_adds_the_demo_to_metrics_and_report(space, tmp_path):
 
 
 def test_map_truth_leaves_out_classes_the_head_cannot_predict(space, tmp_path):
-    from tst.transfer.tasks.semseg import SemSegTask
-
     from tst.models.vit import create_encoder
+    from tst.transfer.tasks.semseg import SemSegTask
 
     task = SemSegTask({1: "Floor", 2: "wall", 3: "lamp"}, head="linear")  # no table, no ceiling; named loosely
     model = task.build_model(create_encoder("tst_vit_test", modalities=["rgb"], img_size=64))

@@ -3,6 +3,8 @@
 import pytest
 import torch
 from torch import nn
+
+from tests.transfer.synthetic import tiny_encoder
 from tst.transfer.backbone import (
     check_patch_size,
     feature_levels,
@@ -10,8 +12,6 @@ from tst.transfer.backbone import (
     pad_for_encoder,
     patch_size_of,
 )
-
-from tests.transfer.synthetic import tiny_encoder
 
 
 class _AnySizeEncoder(nn.Module):

@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-from tst.transfer.caption_model import CaptionModel
 
 from tests.transfer.synthetic import tiny_encoder
+from tst.transfer.caption_model import CaptionModel
 
 
 def _model(**kw):

@@ -5,6 +5,7 @@ import logging
 import numpy as np
 import pytest
 import torch
+
 from tst.transfer.class_map import apply_lut, map_classes
 
 TEST_SPACE = {0: "unlabelled", 1: "floor", 2: "chair", 3: "table", 4: "sofa"}

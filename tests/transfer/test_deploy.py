@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from tst.collect.run import run as collect
-from tst.transfer.deploy import run
-from tst.transfer.head_checkpoint import load_head
-from tst.transfer.run import run as transfer
 
 from tests.collect import compose_collect
 from tst.cli import config_dir
+from tst.collect.run import run as collect
 from tst.dataset import ShardDataset, collate
 from tst.metrics.semseg import SemSegEvaluator
+from tst.transfer.deploy import run
+from tst.transfer.head_checkpoint import load_head
+from tst.transfer.run import run as transfer
 
 TRANSFER = {
     "semseg": ["task.head=linear", "steps=6", "lr=3e-3"],
@@ -155,12 +155,11 @@ def test_resized_views_give_labels_at_the_view_size(space):
 
 
 def test_head_vocabulary_is_mapped_by_name_and_unmapped_predictions_are_dropped():
+    from tst.models.vit import create_encoder
     from tst.transfer.deploy import HeadEval
     from tst.transfer.perception import Perception
     from tst.transfer.tasks.det import DetTask
     from tst.transfer.tasks.semseg import SemSegTask
-
-    from tst.models.vit import create_encoder
 
     head_vocab = {1: "Table", 2: "sofa"}
     sem = SemSegTask(head_vocab, head="linear")

@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-from tst.transfer.det_model import boxes_from_instances, build_detector
 
 from tests.transfer.synthetic import tiny_encoder
+from tst.transfer.det_model import boxes_from_instances, build_detector
 
 SMALL = dict(out_channels=32, representation_size=64, rpn_batch_size_per_image=32, box_batch_size_per_image=32,
              rpn_pre_nms_top_n_train=200, rpn_post_nms_top_n_train=50, rpn_pre_nms_top_n_test=100,

@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from tst.transfer.external import CocoSet, FolderSegSet, open_external, read_vocabulary
-from tst.transfer.run import run
 
 from tests.transfer.synthetic import VOCAB, make_batch
 from tests.transfer.test_run import _cfg
+from tst.transfer.external import CocoSet, FolderSegSet, open_external, read_vocabulary
+from tst.transfer.run import run
 
 
 def _write_coco(root, n=8, size=32):

@@ -6,13 +6,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from tst.transfer.head_checkpoint import load_head
-from tst.transfer.run import run, split_indices
 
 from tests.transfer.synthetic import tiny_encoder, write_split
 from tests.transfer.test_run import _cfg
 from tst.checkpoint import CheckpointError
 from tst.dataset import ShardDataset, collate
+from tst.transfer.head_checkpoint import load_head
+from tst.transfer.run import run, split_indices
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,9 @@
 import pytest
 import torch
 from torch import nn
-from tst.transfer.lr_decay import encoder_layer_id, freeze, param_groups
 
 from tests.transfer.synthetic import tiny_encoder
+from tst.transfer.lr_decay import encoder_layer_id, freeze, param_groups
 
 
 class _Model(nn.Module):

@@ -2,6 +2,7 @@
 
 import cv2
 import numpy as np
+
 from tst.transfer.overlay import (
     annotate,
     blend,

@@ -6,15 +6,15 @@ import sys
 import numpy as np
 import pytest
 import torch
-from tst.envs.camera import Intrinsics
-from tst.envs.render.open3d_renderer import Open3DRenderer
-from tst.transfer.habitat_plugin import perceive_habitat, register_habitat_sensor
-from tst.transfer.head_checkpoint import load_head
-from tst.transfer.perception import Perception
 
 from tests.envs.fixtures import make_box_room
 from tests.transfer.test_deploy import deploy_space
+from tst.envs.camera import Intrinsics
+from tst.envs.render.open3d_renderer import Open3DRenderer
 from tst.shards import iter_split
+from tst.transfer.habitat_plugin import perceive_habitat, register_habitat_sensor
+from tst.transfer.head_checkpoint import load_head
+from tst.transfer.perception import Perception
 
 
 @pytest.fixture(scope="module")

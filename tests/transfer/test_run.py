@@ -4,10 +4,10 @@ import json
 
 import pytest
 from hydra import compose, initialize_config_dir
-from tst.transfer.run import run
 
 from tests.transfer.synthetic import write_split
 from tst.cli import config_dir
+from tst.transfer.run import run
 
 TASK_OVERRIDES = {
     "semseg": ["task.head=linear", "steps=6", "lr=3e-3"],

@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-from tst.transfer.seg_head import SegModel, build_seg_head
 
 from tests.transfer.synthetic import tiny_encoder
+from tst.transfer.seg_head import SegModel, build_seg_head
 
 
 @pytest.mark.parametrize("kind", ["uper", "linear"])

@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
+
+from tests.envs.fixtures import BOX_ROOM_CLASSES, make_box_room
 from tst.collect.policies.walk import WalkPolicy
 from tst.envs.camera import Intrinsics, look_at
 from tst.envs.freespace import FreeSpace
 from tst.envs.render.open3d_renderer import Open3DRenderer
 from tst.transfer.semantic_map import TopDownMap, backproject, map_miou
-
-from tests.envs.fixtures import BOX_ROOM_CLASSES, make_box_room
 
 VOCAB = dict(enumerate(BOX_ROOM_CLASSES))  # 0 unlabelled, 1 floor, 2 ceiling, 3 wall, 4 table
 

@@ -1,6 +1,7 @@
 """CaptionTokenizer: trained locally, round trips through its JSON file, handles bad captions."""
 
 import pytest
+
 from tst.transfer.tokenizer import CaptionTokenizer
 
 CAPTIONS = ["A red chair on the left.", "a blue table", "", "   ", "un café près de la fenêtre"]

@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 from torch import nn
-from tst.transfer.caption_model import CaptionModel
-from tst.transfer.tokenizer import CaptionTokenizer
 
 from tst.metrics.captioning import CaptionEvaluator
+from tst.transfer.caption_model import CaptionModel
+from tst.transfer.tokenizer import CaptionTokenizer
 
 DECODING = ("greedy", "beam")
 

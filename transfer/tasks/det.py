@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tst.transfer.class_map import apply_lut
-from tst.transfer.det_model import boxes_from_instances, build_detector
 
 from tst.metrics.detection import DetectionEvaluator
+from tst.transfer.class_map import apply_lut
+from tst.transfer.det_model import boxes_from_instances, build_detector
 
 
 class DetTask:

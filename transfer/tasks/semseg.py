@@ -20,10 +20,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tst.transfer.class_map import apply_lut
-from tst.transfer.seg_head import SegModel, build_seg_head
 
 from tst.metrics.semseg import SemSegEvaluator
+from tst.transfer.class_map import apply_lut
+from tst.transfer.seg_head import SegModel, build_seg_head
 
 
 class SemSegTask:

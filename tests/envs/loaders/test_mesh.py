@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import trimesh
 from PIL import Image
-from tst.envs.loaders.mesh import MAX_TEXTURE, clean_name, load_mesh
 
 from tests.envs.fixtures import make_box_room, write_mesh_fixture
+from tst.envs.loaders.mesh import MAX_TEXTURE, clean_name, load_mesh
 
 SIMPLE_ROOM_MAP = {r"^Cube$": "floor", r"^Cube\.00[2-6]$": "table", r"^Cube\.001$": "box"}
 

@@ -3,6 +3,7 @@
 import numpy as np
 import plyfile
 import pytest
+
 from tst.envs.loaders import ply
 
 

@@ -3,10 +3,6 @@ room renders the same depth and the same class (by name) at every pixel as the o
 
 import numpy as np
 import pytest
-from tst.envs.camera import Intrinsics, look_at
-from tst.envs.loaders.mesh import load_mesh
-from tst.envs.loaders.replica import load_replica
-from tst.envs.loaders.scannetpp import load_scannetpp
 
 from tests.envs.fixtures import (
     make_box_room,
@@ -14,6 +10,10 @@ from tests.envs.fixtures import (
     write_replica_fixture,
     write_scannetpp_fixture,
 )
+from tst.envs.camera import Intrinsics, look_at
+from tst.envs.loaders.mesh import load_mesh
+from tst.envs.loaders.replica import load_replica
+from tst.envs.loaders.scannetpp import load_scannetpp
 
 open3d_renderer = pytest.importorskip("tst.envs.render.open3d_renderer")
 

@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
-from tst.envs.loaders import ply
-from tst.envs.loaders.replica import load_replica, write_replica
 
 from tests.envs.fixtures import BOX_ROOM_COLORS, instance_centroid, make_box_room, write_replica_fixture
+from tst.envs.loaders import ply
+from tst.envs.loaders.replica import load_replica, write_replica
 
 
 @pytest.mark.parametrize("quads,object_id_type", [(True, "int32"), (True, "uint16"), (False, "int32")])

@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
-from tst.envs.loaders import ply
-from tst.envs.loaders.scannetpp import SCANNETPP_CLASSES, load_scannetpp
 
 from tests.envs.fixtures import instance_centroid, make_box_room, write_scannetpp_fixture
+from tst.envs.loaders import ply
+from tst.envs.loaders.scannetpp import SCANNETPP_CLASSES, load_scannetpp
 
 
 def test_box_room_round_trip(tmp_path):

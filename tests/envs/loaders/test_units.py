@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from tst.envs.units import detect_units, detect_up_axis, normalise, y_up_to_z_up
 
 

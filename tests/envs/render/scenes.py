@@ -4,10 +4,10 @@ and a one-quad scene whose colours and texture are known everywhere."""
 from __future__ import annotations
 
 import numpy as np
-from tst.envs.camera import Intrinsics
-from tst.envs.scene import Scene
 
 from tests.envs.fixtures import make_box_room
+from tst.envs.camera import Intrinsics
+from tst.envs.scene import Scene
 
 ROOM = (4.0, 3.0, 2.5)
 TABLE_LO = np.array([1.5, 1.2, 0.0])

@@ -7,8 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
-from tst.envs.camera import Intrinsics, look_at
-from tst.envs.render.open3d_renderer import Open3DRenderer
 
 from tests.envs.render.scenes import (
     QUAD_FACES,
@@ -19,6 +17,8 @@ from tests.envs.render.scenes import (
     quad_scene,
     world_rays,
 )
+from tst.envs.camera import Intrinsics, look_at
+from tst.envs.render.open3d_renderer import Open3DRenderer
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.ndimage import binary_dilation, label
+
 from tst.envs.scene import Scene
 from tst.envs.vocabulary import STRUCTURE_CLASSES
 

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from tst.envs.synth.generator import generate_apartment
-from tst.envs.vocabulary import ROOM_TYPES, STRUCTURE_CLASSES, SYNTH_CLASSES
 
 from tests.envs.synth.checks import instance_boxes
+from tst.envs.synth.generator import generate_apartment
+from tst.envs.vocabulary import ROOM_TYPES, STRUCTURE_CLASSES, SYNTH_CLASSES
 
 ARRAYS = ("vertices", "faces", "face_instance", "instance_class", "vertex_colors", "corner_uv", "texture")
 

@@ -3,9 +3,6 @@ clutter rests exactly on a surface, every room is walkable from every other thro
 
 import numpy as np
 import pytest
-from tst.envs.synth.generator import generate_apartment
-from tst.envs.synth.mesh import box
-from tst.envs.vocabulary import CLUTTER_CLASSES
 
 from tests.envs.synth.checks import (
     instance_boxes,
@@ -15,6 +12,9 @@ from tests.envs.synth.checks import (
     support_of,
     walk_grid,
 )
+from tst.envs.synth.generator import generate_apartment
+from tst.envs.synth.mesh import box
+from tst.envs.vocabulary import CLUTTER_CLASSES
 
 SEEDS = [0, 1, 2, 3]
 

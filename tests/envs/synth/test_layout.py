@@ -3,6 +3,7 @@ on the outside, and a small seeded apartment exports to Replica and loads back u
 
 import numpy as np
 import pytest
+
 from tst.envs.synth.layout import DOOR_HEIGHT, HALF_WALL, SIDES, make_floor_plan, side_span
 from tst.envs.synth.structure import wall_boxes
 
@@ -55,11 +56,11 @@ def test_wall_boxes_leave_exactly_the_openings(plan):
 
 def test_export_round_trips_through_the_replica_loader(tmp_path):
     from hydra import compose, initialize_config_dir
+
+    from tst.cli import config_dir
     from tst.envs.export import run
     from tst.envs.loaders.replica import load_replica
     from tst.envs.synth.generator import generate_apartment
-
-    from tst.cli import config_dir
 
     out = tmp_path / "apt"
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):

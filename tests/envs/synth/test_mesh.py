@@ -1,6 +1,7 @@
 """Primitives: exact geometry, outward winding, texture cells that repeat every `scale` metres."""
 
 import numpy as np
+
 from tst.envs.synth.mesh import box, concat, lathe
 from tst.envs.synth.textures import COLS, MATERIALS, TILE, Atlas
 

@@ -1,6 +1,7 @@
 """The shared class vocabulary and the name mapping other datasets go through."""
 
 import pytest
+
 from tst.envs.scene import UNLABELLED
 from tst.envs.synth.generator import generate_apartment
 from tst.envs.vocabulary import (

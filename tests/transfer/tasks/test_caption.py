@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-from tst.transfer.tasks.caption import CaptionTask, caption_texts, train_tokenizer
-from tst.transfer.tokenizer import CaptionTokenizer
 
 from tests.transfer.synthetic import evaluate, make_batch, overfit, tiny_encoder
+from tst.transfer.tasks.caption import CaptionTask, caption_texts, train_tokenizer
+from tst.transfer.tokenizer import CaptionTokenizer
 
 
 def test_caption_members_in_every_form():

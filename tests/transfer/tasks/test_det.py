@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from tst.transfer.class_map import map_classes
-from tst.transfer.tasks.det import DetTask
 
 from tests.transfer.synthetic import evaluate, make_batch, overfit, tiny_encoder
+from tst.transfer.class_map import map_classes
+from tst.transfer.tasks.det import DetTask
 
 SMALL = dict(out_channels=32, representation_size=128, rpn_batch_size_per_image=64, box_batch_size_per_image=64,
              rpn_pre_nms_top_n_train=300, rpn_post_nms_top_n_train=100, rpn_pre_nms_top_n_test=200,

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from tst.transfer.class_map import map_classes
-from tst.transfer.tasks.semseg import SemSegTask
 
 from tests.transfer.synthetic import VOCAB, evaluate, make_batch, overfit, tiny_encoder
+from tst.transfer.class_map import map_classes
+from tst.transfer.tasks.semseg import SemSegTask
 
 
 @pytest.mark.parametrize("head,steps,lr,kwargs", [("linear", 40, 3e-3, {}), ("uper", 30, 2e-3, {"channels": 16})])
