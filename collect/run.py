@@ -2,7 +2,7 @@
 
     tst collect scene=synth policy=random split=pretrain frames=256 workers=2 resolution=256 out=runs/c
 
-The run directory IS the split directory: ``shard-XXXXXX.tar`` + ``manifest.json`` next to the
+The run directory IS the split directory: ``shard-NNNNNN.tar`` + ``manifest.json`` next to the
 ``config.yaml`` / ``provenance.json`` / ``metrics.json`` every stage writes. Re-running with the
 same config (or ``resume=true``, which may also change ``frames``) skips complete shards.
 """

@@ -1,6 +1,6 @@
 """Shard I/O for the split-directory contract (ARCHITECTURE.md).
 
-A split directory holds WebDataset-compatible ``shard-XXXXXX.tar`` files and a ``manifest.json``.
+A split directory holds WebDataset-compatible ``shard-NNNNNN.tar`` files and a ``manifest.json``.
 Sample ``K`` has members ``K.<modality>.<ext>`` (``K.rgb.png``, ``K.depth.png``, ``K.meta.json``…);
 how each modality is encoded comes from ``tst.modalities.MODALITIES``. Shards are written under a
 temporary name and renamed when complete, so a directory never holds half a shard.
@@ -96,7 +96,7 @@ def decode_member(suffix: str, data: bytes) -> Any:
 
 # ---------------------------------------------------------------------------------------- write
 class ShardWriter:
-    """Write samples into ``shard-XXXXXX.tar`` files of ``shard_size`` samples each.
+    """Write samples into ``shard-NNNNNN.tar`` files of ``shard_size`` samples each.
 
     A shard becomes visible (renamed from its temporary name) only once it is complete and closed,
     so an interruption loses at most the shard in progress, which a resumed run writes again.
@@ -164,11 +164,11 @@ def list_shards(split_dir: str | Path) -> list[Path]:
     """Complete shards of a split directory in order; fails naming the directory if there are none."""
     d = Path(split_dir)
     if not d.is_dir():
-        raise FileNotFoundError(f"split directory {d} does not exist (expected shard-XXXXXX.tar files "
+        raise FileNotFoundError(f"split directory {d} does not exist (expected shard-NNNNNN.tar files "
                                 f"and manifest.json, as written by `tst collect … out={d}`)")
     shards = sorted(p for p in d.iterdir() if _SHARD_RE.match(p.name))
     if not shards:
-        raise FileNotFoundError(f"{d} holds no shard-XXXXXX.tar files; is it a split directory "
+        raise FileNotFoundError(f"{d} holds no shard-NNNNNN.tar files; is it a split directory "
                                 f"written by `tst collect`?")
     return shards
 

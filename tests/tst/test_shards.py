@@ -80,5 +80,5 @@ def test_truncated_shard_names_shard_and_member(tmp_path):
 
 
 def test_missing_split_dir_says_what_is_expected(tmp_path):
-    with pytest.raises(FileNotFoundError, match="shard-XXXXXX.tar"):
+    with pytest.raises(FileNotFoundError, match="shard-NNNNNN.tar"):
         list_shards(tmp_path / "nope")
