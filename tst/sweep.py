@@ -73,15 +73,27 @@ def launch_inline(job: Job, argv: list[str], log: Path) -> None:
     load_stage(job.stage)(compose_config(job.stage, argv))
 
 
-def subprocess_launcher(threads: int | None = None) -> Launch:
-    """Each job as ``python -m tst.cli <stage> …``; ``threads`` caps its OpenMP/torch threads, because
+def stage_command(stage: str, argv: list[str], ddp: int = 1) -> list[str]:
+    """The command line of one job: ``python -m tst.cli <stage> …``, or for pretraining with ``ddp`` > 1
+    data-parallel processes ``python -m torch.distributed.run --standalone --nproc_per_node=<ddp> …``
+    (torchrun: one process per GPU with NCCL, or gloo processes on CPU; see tst/distributed.py)."""
+    if ddp < 1:
+        raise ValueError(f"sweep config: ddp={ddp!r} is invalid; use 1 (one process) or the processes per job")
+    if stage == "pretrain" and ddp > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ddp}",
+                "-m", "tst.cli", stage, *argv]
+    return [sys.executable, "-m", "tst.cli", stage, *argv]
+
+
+def subprocess_launcher(threads: int | None = None, ddp: int = 1) -> Launch:
+    """Each job as a subprocess (``stage_command``); ``threads`` caps its OpenMP/torch threads, because
     parallel jobs that each spin one thread per core slow each other down many times over."""
     env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
 
     def launch(job: Job, argv: list[str], log: Path) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "w") as fh:
-            rc = subprocess.run([sys.executable, "-m", "tst.cli", job.stage, *argv], stdout=fh,
+            rc = subprocess.run(stage_command(job.stage, argv, ddp), stdout=fh,
                                 stderr=subprocess.STDOUT, env=env).returncode
         if rc != 0:
             raise RuntimeError(f"exit code {rc}; log {log}: {_tail(log)}")
@@ -89,7 +101,7 @@ def subprocess_launcher(threads: int | None = None) -> Launch:
     return launch
 
 
-def slurm_launcher(root: Path, params: dict[str, Any]) -> Launch:
+def slurm_launcher(root: Path, params: dict[str, Any], ddp: int = 1) -> Launch:
     """Each job becomes a Slurm job through submitit (installed by hydra-submitit-launcher)."""
     try:
         import hydra_plugins.hydra_submitit_launcher  # noqa: F401  (the supported way to get submitit)
@@ -102,7 +114,7 @@ def slurm_launcher(root: Path, params: dict[str, Any]) -> Launch:
 
     def launch(job: Job, argv: list[str], log: Path) -> None:
         executor.update_parameters(name=job.name.replace("/", "_"))
-        fn = submitit.helpers.CommandFunction([sys.executable, "-m", "tst.cli", job.stage, *argv])
+        fn = submitit.helpers.CommandFunction(stage_command(job.stage, argv, ddp))
         done = executor.submit(fn)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(f"slurm job {done.job_id}: {done.paths.stdout}\n")
@@ -175,12 +187,13 @@ def write_status(root: Path, jobs: list[Job], outcomes: dict[str, Outcome]) -> l
     return entries
 
 
-def make_launcher(kind: str, root: Path, slurm: dict[str, Any], threads: int | None = None) -> tuple[Launch, bool]:
+def make_launcher(kind: str, root: Path, slurm: dict[str, Any], threads: int | None = None,
+                  ddp: int = 1) -> tuple[Launch, bool]:
     """(launch function, whether it may run jobs in parallel)."""
     if kind == "local":
-        return subprocess_launcher(threads), True
+        return subprocess_launcher(threads, ddp), True
     if kind == "slurm":
-        return slurm_launcher(root, slurm), True
+        return slurm_launcher(root, slurm, ddp), True
     if kind == "inline":
         return launch_inline, False
     raise ValueError(f"launcher.kind={kind!r} is unknown; choose local, slurm or inline")
@@ -201,7 +214,8 @@ def run(cfg) -> dict:
     # steps): every job checks its own run directory, so finished jobs are kept either way
     rd = RunDir(root, plain, resume=True, overwrite=bool(cfg.overwrite), may_differ=tuple(plain))
     launcher = plain["launcher"]
-    launch, parallel_ok = make_launcher(launcher["kind"], root, launcher.get("slurm") or {}, cfg.get("threads"))
+    launch, parallel_ok = make_launcher(launcher["kind"], root, launcher.get("slurm") or {}, cfg.get("threads"),
+                                        int(cfg.get("ddp", 1)))
     jobs = plan_jobs(grid, root)
     print(f"sweep {cfg.name}: {len(jobs)} jobs under {root} ({launcher['kind']} launcher, jobs={cfg.jobs})", flush=True)
     outcomes = execute(jobs, root, launch, int(cfg.jobs) if parallel_ok else 1,

@@ -106,3 +106,20 @@ def _grid(cfg):
     from tst.pipeline import grid_from_config
 
     return grid_from_config(OmegaConf.to_container(cfg, resolve=True)["grid"])
+
+
+def test_ddp_pretraining_jobs_run_through_torchrun():
+    """ddp > 1 turns pretraining jobs (only them) into a torchrun launch that really starts N processes."""
+    import subprocess
+    import sys
+
+    from tst.sweep import stage_command
+
+    assert stage_command("transfer", ["x=1"], ddp=2) == [sys.executable, "-m", "tst.cli", "transfer", "x=1"]
+    cmd = stage_command("pretrain", ["--help"], ddp=2)
+    assert cmd[:5] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("Powered by Hydra") == 2  # the pretrain stage's help, once per process
+    with pytest.raises(ValueError, match="ddp=0"):
+        stage_command("pretrain", [], ddp=0)
