@@ -8,7 +8,9 @@ reduced to ``channels`` by a PCA fitted on the split itself and stored (with the
 the manifest, so anyone can map stored values back to the feature subspace.
 
 Weights are NEVER downloaded: timm models are built with ``pretrained=False`` and optionally load a
-local checkpoint file; exported modules are TorchScript files on disk.
+local checkpoint file; exported modules are TorchScript files on disk; ``HeadLabeller`` runs our own
+transferred segmentation head (a ``tst transfer`` run directory), which makes a second
+specialisation round possible: pretrain again with the first round's predictions as a modality.
 """
 
 from __future__ import annotations
@@ -233,3 +235,25 @@ class TorchScriptLabeller(DenseLabeller):
 
     def state(self) -> dict:
         return {**super().state(), "path": self.path}
+
+
+class HeadLabeller(Labeller):
+    """A transferred semantic-segmentation head (``tst transfer task=semseg`` run dir) as a labeller:
+    its predicted class ids become a uint16 member; the manifest records the head's vocabulary."""
+
+    def __init__(self, run: str, name: str = "pred_semseg", device: str = "cpu", batch_size: int = 8) -> None:
+        from tst.transfer.perception import Perception
+
+        self.name = _check_name(name)
+        self.run, self.batch_size = str(run), int(batch_size)
+        self.perception = Perception.from_run(self.run, device=device)
+        if "semseg" not in self.perception.tasks:
+            raise ValueError(f"labeller=head needs a semseg head; {self.run} holds {self.perception.tasks}")
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        out = self.perception({"rgb": np.ascontiguousarray(rgb)})  # a [B, H, W, 3] batch -> B results
+        return np.stack([o["semseg"] for o in out])[..., None].astype(np.uint16)  # [B, H, W, 1]
+
+    def state(self) -> dict:
+        classes = {str(k): v for k, v in self.perception.classes("semseg").items()}
+        return {**super().state(), "run": self.run, "classes": classes}
