@@ -92,7 +92,8 @@ class Cell:
     def text(self) -> str:
         if not self.values:
             return "FAILED" if self.failed else "—"
-        s = f"{self.mean:.2f} ± {self.std:.2f}"
+        # one seed has no spread to show: "± 0.00" would claim a precision nobody measured
+        s = f"{self.mean:.2f} ± {self.std:.2f}" if len(self.values) > 1 else f"{self.mean:.2f} (n=1)"
         return s + (f" ({self.failed}/{self.failed + len(self.values)} failed)" if self.failed else "")
 
 

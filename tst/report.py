@@ -162,7 +162,7 @@ def render(root: str | Path, analysis: str = "auto", metric: str | None = None) 
     else:
         text, data = markdown(summarize(rows, ("scene", "init", "objective")), ("scene", "init", "objective")), {}
     failed = sum(r["status"] != "ok" for r in rows)
-    head = f"# {analysis}: {root.name}\n\nmean ± std over seeds; {len(rows)} transfer jobs, {failed} not finished " \
+    head = f"# {analysis}: {root.name}\n\nmean ± std over seeds (n=1: a single seed); {len(rows)} transfer jobs, {failed} not finished " \
            f"(marked FAILED / counted in the cells; details in results.md).\n\n"
     write_text(root / "report.md", head + text + _wall_time(root))
     data = {"analysis": analysis, **data}

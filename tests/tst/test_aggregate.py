@@ -39,7 +39,7 @@ def test_rows_from_the_run_directory_convention(tmp_path):
     summary = dict(summarize(rows, ("init",)))
     assert summary[("tst",)]["semseg/mIoU"].mean == 42.0
     assert summary[("tst",)]["semseg/mIoU"].std == pytest.approx(2 * math.sqrt(2))
-    assert summary[("scratch",)]["det/AP"].text() == "2.00 ± 0.00 (1/2 failed)"
+    assert summary[("scratch",)]["det/AP"].text() == "2.00 (n=1) (1/2 failed)"
     assert summary[("scratch",)]["semseg/mIoU"].text() == "FAILED"
     table = markdown(list(summary.items()), ("init",))
     assert "| tst | 42.00 ± 2.83 | — | — |" in table  # caption never ran: its column is left out
@@ -72,7 +72,7 @@ def test_rows_from_sweep_json_take_deploy_scores_and_statuses(tmp_path):
         ("tst", 55.0, "1", "1")
     assert line["caption/CIDEr/mean"] == "" and line["caption/CIDEr/failed"] == "1"
     md = md_path.read_text()
-    assert "| tst | 55.00 ± 0.00 (1/2 failed) | 9.00 ± 0.00 | 20.00 ± 0.00 | FAILED |" in md
+    assert "| tst | 55.00 (n=1) (1/2 failed) | 9.00 (n=1) | 20.00 (n=1) | FAILED |" in md
     assert "blocked: tst/multimae/caption seed 0 (scene 0): needs pretrain/x" in md
     jobs_csv = list(csv.DictReader(open(tmp_path / "out" / "jobs.csv")))
     assert len(jobs_csv) == 4 and jobs_csv[2]["status"] == "failed"

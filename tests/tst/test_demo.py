@@ -24,7 +24,7 @@ def test_demo_runs_every_stage_reports_measured_numbers_and_resumes(tmp_path, ca
         measured = json.loads((tmp_path / "deploy" / "synth0" / cell / "seed0" / "metrics.json").read_text())
         for m in METRICS:
             assert metrics[f"{init}/{m}"] == measured[m], (init, m)  # the deploy run's number, unedited
-        row = f"| {init} | " + " | ".join(f"{measured[m]:.2f} ± 0.00" for m in METRICS) + " |"
+        row = f"| {init} | " + " | ".join(f"{measured[m]:.2f} (n=1)" for m in METRICS) + " |"
         assert row in report
     # TST and other were pretrained with the same budget, on different data
     tst_cfg = yaml.safe_load((tmp_path / "pretrain/synth0/multimae/seed0/config.yaml").read_text())

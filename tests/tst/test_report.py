@@ -64,7 +64,7 @@ def test_ablation_through_the_cli_reads_the_analysis_from_the_sweep_config(tmp_p
     (tmp_path / "config.yaml").write_text("analysis: ablation\n")
     main(["report", f"dir={tmp_path}"])
     md = (tmp_path / "report.md").read_text()
-    assert md.startswith("# ablation") and "| multimae_rgb_depth_normal | 15.00 ± 0.00 | 30.00 ± 0.00 |" in md
+    assert md.startswith("# ablation") and "| multimae_rgb_depth_normal | 15.00 (n=1) | 30.00 (n=1) |" in md
     assert "99.00" not in md
     assert json.loads((tmp_path / "report.json").read_text())["means"]["mae_rgb"]["det/AP"] == 10.0
     _png(tmp_path / "ablation.png")
