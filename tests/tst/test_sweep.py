@@ -83,7 +83,7 @@ def test_sweep_keeps_results_past_a_failed_job_and_reruns_nothing_finished(tmp_p
     ok_run = tmp_path / "transfer/synth0/tst/mae/semseg/seed0"
     miou = json.loads((ok_run / "metrics.json").read_text())["semseg/mIoU"]
     md = (tmp_path / "results.md").read_text()
-    assert f"| 0 | tst | mae | {miou:.2f} ± 0.00 |" in md and "| 0 | tst | broken | FAILED |" in md
+    assert f"| 0 | tst | mae | {miou:.2f} (n=1) |" in md and "| 0 | tst | broken | FAILED |" in md
     assert "blocked: tst/broken/semseg seed 0" in md
 
     stamp = (ok_run / "metrics.json").stat().st_mtime_ns
