@@ -25,6 +25,7 @@ import numpy as np
 
 from tst.atomic import write_bytes
 from tst.envs.scene import Scene
+from tst.png import encode_png
 from tst.shards import decode_member, iter_split, read_manifest
 
 PAD, HEADER, LEGEND_ROW, LEGEND_COLS, SWATCH = 4, 22, 20, 5, 14
@@ -100,13 +101,6 @@ def text(img: np.ndarray, s: str, org: tuple[int, int], scale: float = 0.42, col
     if shadow:
         cv2.putText(img, s, (org[0] + 1, org[1] + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 2, cv2.LINE_AA)
     cv2.putText(img, s, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
-
-
-def _png(img: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img[..., ::-1]))
-    if not ok:
-        raise ValueError("PNG encoding of the preview failed")
-    return buf.tobytes()
 
 
 def contact_sheet(samples: list[dict], class_names: dict[int, str], tile: int = 160) -> np.ndarray:
@@ -223,7 +217,7 @@ def write_previews(split_dir: str | Path, out_dir: str | Path, scenes: list[Scen
     pick = {metas[int(i)]["__key__"] for i in np.linspace(0, len(metas) - 1, min(rows, len(metas))).round()}
     samples = [s for s in iter_split(split_dir) if s["__key__"] in pick]
     out = {"contact_sheet": "contact_sheet.png", "rows": len(samples), "maps": []}
-    write_bytes(out_dir / "contact_sheet.png", _png(contact_sheet(samples, names, tile)))
+    write_bytes(out_dir / "contact_sheet.png", encode_png(contact_sheet(samples, names, tile)))
     hfov = 90.0
     if manifest.get("intrinsics"):
         k = manifest["intrinsics"]
@@ -233,7 +227,7 @@ def write_previews(split_dir: str | Path, out_dir: str | Path, scenes: list[Scen
                          np.float64).reshape(-1, 4, 4)
         name = f"topdown_{scene.scene_id}.png"
         title = f"{scene.scene_id} ({manifest.get('split', '?')}): {len(poses)} frames"
-        write_bytes(out_dir / name, _png(topdown_map(scene, poses, hfov, map_size, title)))
+        write_bytes(out_dir / name, encode_png(topdown_map(scene, poses, hfov, map_size, title)))
         out["maps"].append(name)
     return out
 

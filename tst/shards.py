@@ -33,10 +33,6 @@ class ShardError(RuntimeError):
 
 
 # ---------------------------------------------------------------------------------------- encode
-def _png(img: np.ndarray) -> bytes:
-    return encode_png(img)
-
-
 def _jpg(img: np.ndarray, quality: int = 95) -> bytes:
     ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
@@ -51,15 +47,15 @@ def encode_member(modality: str, value: Any, rgb_format: str = "png") -> tuple[s
             return "rgb.jpg", _jpg(value)
         if rgb_format != "png":
             raise ValueError(f"rgb_format must be 'png' or 'jpg', got {rgb_format!r}")
-        return "rgb.png", _png(value)
+        return "rgb.png", encode_png(value)
     if modality == "depth":
-        return "depth.png", _png(encode_depth(value))
+        return "depth.png", encode_png(encode_depth(value))
     if modality == "normal":
-        return "normal.png", _png(encode_normal(value))
+        return "normal.png", encode_png(encode_normal(value))
     if isinstance(value, (dict, list)):
         return f"{modality}.json", json.dumps(value, separators=(",", ":")).encode()
     if isinstance(value, np.ndarray) and value.dtype in (np.uint8, np.uint16) and value.ndim in (2, 3):
-        return f"{modality}.png", _png(value)
+        return f"{modality}.png", encode_png(value)
     if isinstance(value, np.ndarray):
         bio = io.BytesIO()
         np.save(bio, value, allow_pickle=False)
