@@ -15,13 +15,17 @@ Colour is interpolated vertex colour x the nearest atlas texel, shaded by a head
 Why a compiled kernel: the post-processing touches every pixel a dozen ways (labels, normal
 rotation and orientation, two interpolations, a texel fetch, shading, quantisation). As ~40
 numpy passes over the image it cost as much as the ray cast itself; one fused numba loop costs a
-fraction of it (``python -m bench render`` measures the ratio). Small numpy matmuls are avoided
-too: a multi-threaded BLAS competing with Embree's threads for the cores stalls badly.
+fraction of it (``python -m bench render`` measures the ratio). It runs on bands of rows, one per
+render thread, so the cores Embree used for the cast are not left idle while one of them shades.
+Small numpy matmuls are avoided too: a multi-threaded BLAS competing with Embree's threads for the
+cores stalls badly.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -54,9 +58,9 @@ def face_normals(scene: Scene) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _fill_rays(x, y, R, origin, rays):  # pragma: no cover - compiled
-    """rays [H, W, 6] = (origin, x[u] R[:, 0] + y[v] R[:, 1] + R[:, 2]): d_cam = (x[u], y[v], 1)."""
-    for v in range(y.shape[0]):
+def _fill_rays(r0, r1, x, y, R, origin, rays):  # pragma: no cover - compiled
+    """Rows [r0, r1) of rays [H, W, 6] = (origin, x[u] R[:, 0] + y[v] R[:, 1] + R[:, 2]): d_cam = (x[u], y[v], 1)."""
+    for v in range(r0, r1):
         for u in range(x.shape[0]):
             for k in range(3):
                 rays[v, u, k] = origin[k]
@@ -64,15 +68,19 @@ def _fill_rays(x, y, R, origin, rays):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _shade_frame(prim, t_hit, bary, pn, x, y, gain, R, ambient, face_class, face_instance, color, uv,
-                 texture, depth, semseg, instance, normal, rgb, valid):  # pragma: no cover - compiled
-    """Every modality of every pixel [H, W, ...] from Open3D's hit arrays [H, W, ...]."""
+def _shade_rows(r0, r1, prim, t_hit, bary, pn, x, y, gain, R, ambient, face_class, face_instance, color, uv,
+                texture, depth, semseg, instance, normal, rgb, valid):  # pragma: no cover - compiled
+    """Every modality of the pixels in rows [r0, r1) ([H, W, ...] arrays) from Open3D's hit arrays."""
     n_faces = face_class.shape[0]
     tex_h, tex_w = texture.shape[0], texture.shape[1]
-    for r in range(y.shape[0]):
+    # the rotation in locals: the compiler cannot prove the outputs do not alias R, so it would reload it
+    r00, r01, r02 = R[0, 0], R[0, 1], R[0, 2]
+    r10, r11, r12 = R[1, 0], R[1, 1], R[1, 2]
+    r20, r21, r22 = R[2, 0], R[2, 1], R[2, 2]
+    for r in range(r0, r1):
         dy = y[r]
         for c in range(x.shape[0]):
-            f = prim[r, c]
+            f = np.uint32(prim[r, c])  # unsigned indices: no negative-index wraparound checks
             if f >= n_faces:  # a miss: INVALID_ID
                 valid[r, c] = False
                 depth[r, c] = 0.0
@@ -88,9 +96,9 @@ def _shade_frame(prim, t_hit, bary, pn, x, y, gain, R, ambient, face_class, face
             instance[r, c] = face_instance[f]
             # camera-frame normal n_cam = R^T n_world, turned to face the camera (n . d_cam < 0)
             p0, p1, p2 = pn[r, c, 0], pn[r, c, 1], pn[r, c, 2]
-            n0 = p0 * R[0, 0] + p1 * R[1, 0] + p2 * R[2, 0]
-            n1 = p0 * R[0, 1] + p1 * R[1, 1] + p2 * R[2, 1]
-            n2 = p0 * R[0, 2] + p1 * R[1, 2] + p2 * R[2, 2]
+            n0 = p0 * r00 + p1 * r10 + p2 * r20
+            n1 = p0 * r01 + p1 * r11 + p2 * r21
+            n2 = p0 * r02 + p1 * r12 + p2 * r22
             cos = n0 * x[c] + n1 * dy + n2
             if cos > 0:
                 n0, n1, n2, cos = -n0, -n1, -n2, -cos
@@ -99,8 +107,8 @@ def _shade_frame(prim, t_hit, bary, pn, x, y, gain, R, ambient, face_class, face
             u, v = bary[r, c, 0], bary[r, c, 1]
             tu = uv[f, 0, 0] + u * uv[f, 1, 0] + v * uv[f, 2, 0]  # atlas position in texels
             tv = uv[f, 0, 1] + u * uv[f, 1, 1] + v * uv[f, 2, 1]
-            col = min(max(int(tu), 0), tex_w - 1)  # truncation = floor for tu >= 0: the texel hit
-            row = min(max(int(tv), 0), tex_h - 1)
+            col = np.uint32(min(max(int(tu), 0), tex_w - 1))  # truncation = floor for tu >= 0: the texel hit
+            row = np.uint32(min(max(int(tv), 0), tex_h - 1))
             for k in range(3):
                 a = (color[f, 0, k] + u * color[f, 1, k] + v * color[f, 2, k]) * texture[row, col, k]
                 rgb[r, c, k] = min(int(a * light + 0.5), 255)
@@ -119,9 +127,10 @@ class _Camera:
 class Open3DRenderer(Renderer):
     """Renders ``scene``; ``threads`` is Embree's thread count for building and casting (0 = all cores).
 
-    The per-pixel kernel runs on the calling thread without the GIL and writes every modality
-    (they all come from the same hit, so asking for fewer saves little); ``render`` returns the ones
-    asked for. One renderer serves one thread at a time (it reuses a private ray buffer).
+    The per-pixel kernel runs without the GIL on bands of rows, one band per render thread, and
+    writes every modality (they all come from the same hit, so asking for fewer saves little);
+    ``render`` returns the ones asked for. One renderer serves one thread at a time (it reuses a
+    private ray buffer); ``close()`` stops its shading threads.
     """
 
     name = "open3d"
@@ -137,6 +146,8 @@ class Open3DRenderer(Renderer):
         self._rc = raycasting_scene(scene, self.threads)
         self._build_tables(scene)
         self._cameras: dict[Intrinsics, _Camera] = {}
+        self._bands = self.threads or os.cpu_count() or 1  # shading bands, one per render thread
+        self._pool: ThreadPoolExecutor | None = None  # started on the first multi-band frame
 
     def _build_tables(self, scene: Scene) -> None:
         self._face_class = np.ascontiguousarray(scene.face_class, dtype=np.uint16)  # [F]
@@ -178,13 +189,37 @@ class Open3DRenderer(Renderer):
             self._cameras[intrinsics] = cam
         return cam
 
+    def _in_bands(self, kernel, height: int, *args) -> None:
+        """``kernel(r0, r1, *args)`` over bands of rows, one per render thread (kernels hold no GIL).
+
+        Embree casts with ``threads`` threads; running the per-pixel kernels on one of them alone
+        left the others idle for a fifth of the frame. Every pixel is computed the same way
+        whatever the banding, so the output does not depend on the thread count."""
+        bands = min(self._bands, height)
+        if bands == 1:
+            kernel(0, height, *args)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(bands - 1, thread_name_prefix="tst-render")
+        edges = [height * i // bands for i in range(bands + 1)]
+        futures = [self._pool.submit(kernel, edges[i], edges[i + 1], *args) for i in range(1, bands)]
+        kernel(edges[0], edges[1], *args)
+        for f in futures:
+            f.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
     # ------------------------------------------------------------------ rays
     def make_rays(self, intrinsics: Intrinsics, cam_to_world: np.ndarray) -> np.ndarray:
         """[H*W, 6] float32 world rays (origin, direction with camera-frame z = 1), row-major pixels."""
         T = check_cam_to_world(cam_to_world)
         cam = self._camera(intrinsics)
         rays = np.empty((intrinsics.height, intrinsics.width, 6), dtype=np.float32)
-        _fill_rays(cam.x, cam.y, T[:3, :3].astype(np.float32), T[:3, 3].astype(np.float32), rays)
+        _fill_rays(0, intrinsics.height, cam.x, cam.y, T[:3, :3].astype(np.float32), T[:3, 3].astype(np.float32),
+                   rays)
         return rays.reshape(-1, 6)
 
     def cast_rays(self, rays: np.ndarray) -> dict[str, np.ndarray]:
@@ -203,13 +238,13 @@ class Open3DRenderer(Renderer):
         T = check_cam_to_world(cam_to_world)
         cam = self._camera(intrinsics)
         R = T[:3, :3].astype(np.float32)
-        _fill_rays(cam.x, cam.y, R, T[:3, 3].astype(np.float32), cam.rays)
+        _fill_rays(0, H, cam.x, cam.y, R, T[:3, 3].astype(np.float32), cam.rays)  # too short to split
         hit = self._rc.cast_rays(o3d.core.Tensor.from_numpy(cam.rays), nthreads=self.threads)
         out = {"valid": np.empty((H, W), dtype=bool), "depth": np.empty((H, W), dtype=np.float32),
                "semseg": np.empty((H, W), dtype=np.uint16), "instance": np.empty((H, W), dtype=np.uint16),
                "normal": np.empty((H, W, 3), dtype=np.float32), "rgb": np.empty((H, W, 3), dtype=np.uint8)}
-        _shade_frame(hit["primitive_ids"].numpy(), hit["t_hit"].numpy(), hit["primitive_uvs"].numpy(),
-                     hit["primitive_normals"].numpy(), cam.x, cam.y, cam.gain, R, np.float32(self.ambient),
-                     self._face_class, self._face_instance, self._color, self._uv, self._texture,
-                     out["depth"], out["semseg"], out["instance"], out["normal"], out["rgb"], out["valid"])
+        self._in_bands(_shade_rows, H, hit["primitive_ids"].numpy(), hit["t_hit"].numpy(), hit["primitive_uvs"].numpy(),
+                hit["primitive_normals"].numpy(), cam.x, cam.y, cam.gain, R, np.float32(self.ambient),
+                self._face_class, self._face_instance, self._color, self._uv, self._texture,
+                       out["depth"], out["semseg"], out["instance"], out["normal"], out["rgb"], out["valid"])
         return {k: out[k] for k in ("valid", *want)}
