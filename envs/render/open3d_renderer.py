@@ -125,7 +125,8 @@ class _Camera:
 
 
 class Open3DRenderer(Renderer):
-    """Renders ``scene``; ``threads`` is Embree's thread count for building and casting (0 = all cores).
+    """Renders ``scene``; ``threads`` is Embree's thread count for building and casting (0 = all cores),
+    ``shade_threads`` the number of row bands the per-pixel kernels run in (None = ``threads``).
 
     The per-pixel kernel runs without the GIL on bands of rows, one band per render thread, and
     writes every modality (they all come from the same hit, so asking for fewer saves little);
@@ -135,9 +136,11 @@ class Open3DRenderer(Renderer):
 
     name = "open3d"
 
-    def __init__(self, scene: Scene, threads: int = 0, ambient: float = 0.3):
+    def __init__(self, scene: Scene, threads: int = 0, ambient: float = 0.3, shade_threads: int | None = None):
         if threads < 0:
             raise ValueError(f"renderer threads must be >= 0 (0 = all cores), got {threads}")
+        if shade_threads is not None and shade_threads < 1:
+            raise ValueError(f"renderer shade_threads must be >= 1 (or null: one per render thread), got {shade_threads}")
         if not 0.0 <= ambient <= 1.0:
             raise ValueError(f"renderer ambient must be in [0, 1], got {ambient}")
         self.scene = scene
@@ -146,7 +149,9 @@ class Open3DRenderer(Renderer):
         self._rc = raycasting_scene(scene, self.threads)
         self._build_tables(scene)
         self._cameras: dict[Intrinsics, _Camera] = {}
-        self._bands = self.threads or os.cpu_count() or 1  # shading bands, one per render thread
+        # shading bands; a caller that keeps the other cores busy itself (collect encodes PNGs in
+        # parallel) sets 1, which avoids waiting on a band thread the OS has descheduled
+        self.shade_threads = int(shade_threads or self.threads or os.cpu_count() or 1)
         self._pool: ThreadPoolExecutor | None = None  # started on the first multi-band frame
 
     def _build_tables(self, scene: Scene) -> None:
@@ -195,11 +200,12 @@ class Open3DRenderer(Renderer):
         Embree casts with ``threads`` threads; running the per-pixel kernels on one of them alone
         left the others idle for a fifth of the frame. Every pixel is computed the same way
         whatever the banding, so the output does not depend on the thread count."""
-        bands = min(self._bands, height)
+        bands = min(self.shade_threads, height)
         if bands == 1:
             kernel(0, height, *args)
             return
-        if self._pool is None:
+        if self._pool is None or self._pool._max_workers < bands - 1:  # first use, or shade_threads raised
+            self.close()
             self._pool = ThreadPoolExecutor(bands - 1, thread_name_prefix="tst-render")
         edges = [height * i // bands for i in range(bands + 1)]
         futures = [self._pool.submit(kernel, edges[i], edges[i + 1], *args) for i in range(1, bands)]

@@ -167,6 +167,11 @@ def test_thread_count_does_not_change_the_image(room_renderer, threads):
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
+def test_shade_threads_must_be_positive(room_renderer):
+    with pytest.raises(ValueError, match="shade_threads must be >= 1"):
+        Open3DRenderer(room_renderer.scene, threads=1, shade_threads=0)
+
+
 def test_built_by_hydra_from_the_renderer_config():
     from hydra.utils import instantiate
 
