@@ -7,13 +7,16 @@ backward + AdamW. The reference is written the way the published MultiMAE code i
 head applied to every token and the loss masked afterwards, ``torch.optim.AdamW`` with its
 defaults. Steps are interleaved (ours, reference, ours, …) and medians reported, because the
 machine is shared. Also: achieved GFLOP/s (FLOPs counted by ``FlopCounterMode``) against the
-measured fp32 matmul rate, and resident memory per sample early vs late (it must not grow).
+measured matmul rate, the ratio that rate would allow at all, and memory per sample early vs late
+(it must not grow). On a machine with a GPU the same comparison runs on CUDA too, both sides under
+the bf16 autocast ``tst pretrain`` uses there, with peak CUDA memory per sample.
 
     .venv/bin/python -m bench pretrain      # -> runs/bench/pretrain.json
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -124,15 +127,16 @@ class RefMultiMAE(nn.Module):
         b, total, _ = tokens.shape
         n = total // len(CHANNELS)
         # Dirichlet split of the visible budget, then random tokens per modality (as published)
-        share = torch.distributions.Dirichlet(torch.ones(len(CHANNELS))).sample((b,))  # [B, M]
+        dev = tokens.device
+        share = torch.distributions.Dirichlet(torch.ones(len(CHANNELS))).sample((b,)).to(dev)  # [B, M]
         counts = (share * VISIBLE).round().long()
-        noise = torch.rand(b, total)
+        noise = torch.rand(b, total, device=dev)
         keep = torch.cat([noise[:, i * n:(i + 1) * n].argsort(1).argsort(1) < counts[:, i:i + 1]
                           for i in range(len(CHANNELS))], 1)  # [B, N_all]
-        ids_shuffle = torch.argsort((~keep).float() + torch.rand(b, total), dim=1)
+        ids_shuffle = torch.argsort((~keep).float() + torch.rand(b, total, device=dev), dim=1)
         ids_restore = torch.argsort(ids_shuffle, dim=1)
         ids_keep = ids_shuffle[:, :VISIBLE]
-        mask = torch.ones(b, total).scatter(1, ids_keep, 0.0)  # 1 = masked
+        mask = torch.ones(b, total, device=dev).scatter(1, ids_keep, 0.0)  # 1 = masked
         x = tokens.gather(1, ids_keep[..., None].expand(-1, -1, DIM))
         x = self.norm(self.blocks(torch.cat([self.global_token.expand(b, -1, -1), x], 1)))
         loss = x.new_zeros(())
@@ -145,22 +149,32 @@ class RefMultiMAE(nn.Module):
 
 
 # --------------------------------------------------------------------------------- measuring
-def _batch(b: int) -> dict[str, torch.Tensor]:
+def _batch(b: int, device: torch.device) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(b)
     depth = 0.5 + 4 * torch.rand(b, 1, SIZE, SIZE, generator=g)
-    return {"rgb": torch.rand(b, 3, SIZE, SIZE, generator=g), "depth": depth,
-            "normal": torch.rand(b, 3, SIZE, SIZE, generator=g) * 2 - 1}
+    batch = {"rgb": torch.rand(b, 3, SIZE, SIZE, generator=g), "depth": depth,
+             "normal": torch.rand(b, 3, SIZE, SIZE, generator=g) * 2 - 1}
+    return {m: x.to(device) for m, x in batch.items()}
 
 
-def _ours(b: int):
+def _autocast(device: torch.device):
+    """What ``tst pretrain`` runs under on this device (bf16 on CUDA, fp32 on CPU); both sides use it."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _ours(b: int, device: torch.device):
     torch.manual_seed(0)
-    model = MultiMAE(create_encoder("tst_vit_tiny", modalities=tuple(CHANNELS)), DEC_DIM, DEC_DEPTH, DEC_HEADS)
-    opt = make_optimizer(model, 1e-4, 0.05, (0.9, 0.95), torch.device("cpu"))
+    model = MultiMAE(create_encoder("tst_vit_tiny", modalities=tuple(CHANNELS)), DEC_DIM, DEC_DEPTH,
+                     DEC_HEADS).to(device)
+    opt = make_optimizer(model, 1e-4, 0.05, (0.9, 0.95), device)
     masker = DirichletMasker(model.tokens_per_modality(SIZE, SIZE), VISIBLE, 1.0, seed=0)
-    batch = _batch(b)
+    batch = _batch(b, device)
 
     def step() -> None:
-        out = model(batch, masker(b))
+        with _autocast(device):
+            out = model(batch, masker(b).to(device))
         out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -169,20 +183,21 @@ def _ours(b: int):
     return step
 
 
-def _reference(b: int):
+def _reference(b: int, device: torch.device):
     torch.manual_seed(0)
-    model = RefMultiMAE()
+    model = RefMultiMAE().to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05)
-    batch = _batch(b)
+    batch = _batch(b, device)
 
     def step() -> None:
-        # the same input/target preparation as ours (ImageNet rgb, robust depth, patch-normalised
-        # rgb targets), so only the model, masking and optimizer differ
-        inputs, targets = {}, {}
-        for m, x in batch.items():
-            inputs[m], target, _ = prepare(m, x)
-            targets[m], _ = patch_targets(m, target, None, PATCH)
-        loss = model(inputs, targets)
+        with _autocast(device):
+            # the same input/target preparation as ours (ImageNet rgb, robust depth, patch-normalised
+            # rgb targets), so only the model, masking and optimizer differ
+            inputs, targets = {}, {}
+            for m, x in batch.items():
+                inputs[m], target, _ = prepare(m, x)
+                targets[m], _ = patch_targets(m, target, None, PATCH)
+            loss = model(inputs, targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -196,17 +211,33 @@ def _rss_mb() -> float:
         return int(fh.read().split()[1]) * 4096 / 2**20
 
 
-def _matmul_gflops(n: int = 1024, reps: int = 10) -> tuple[float, float]:
-    """fp32 matmul rate (wall clock, CPU time) at the bench's thread count."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def _memory_mb(device: torch.device) -> float:
+    """Resident memory (CPU) or the peak CUDA allocation since the last reset (GPU), in MiB."""
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+        torch.cuda.reset_peak_memory_stats(device)
+        return peak
+    return _rss_mb()
+
+
+def _matmul_gflops(device: torch.device, dtype: torch.dtype, n: int, reps: int = 10) -> tuple[float, float]:
+    """Matmul rate (wall clock, CPU time) at the bench's thread count, in the step's precision."""
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b
     wall, cpu = [], []
     for _ in range(reps):
+        _sync(device)
         t0, c0 = time.perf_counter(), time.process_time()
         a @ b
+        _sync(device)
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     return 2 * n**3 / statistics.median(wall) / 1e9, 2 * n**3 / statistics.median(cpu) / 1e9
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _step_flops(step) -> float:
@@ -219,58 +250,81 @@ def _step_flops(step) -> float:
     return float(counter.get_total_flops())
 
 
-def main(out_dir: Path) -> dict:
-    torch.set_num_threads(THREADS)
-    results: dict = {"config": {"model": "tst_vit_tiny", "image_size": SIZE, "patch": PATCH,
-                                "modalities": list(CHANNELS), "visible_tokens": VISIBLE,
-                                "decoder": f"{DEC_DIM}x{DEC_DEPTH}", "threads": torch.get_num_threads()}}
-    matmul, matmul_cpu = _matmul_gflops()
+def _measure(device: torch.device) -> dict:
+    """Ours vs the reference on one device at every batch size, plus the memory check."""
+    cuda = device.type == "cuda"
+    # the step's matmul precision: fp32 on CPU, bf16 under autocast on CUDA (bigger n to reach its peak)
+    matmul, matmul_cpu = _matmul_gflops(device, torch.bfloat16 if cuda else torch.float32, 8192 if cuda else 1024)
+    results: dict = {"device": torch.cuda.get_device_name(device) if cuda else "cpu",
+                     "precision": "bf16 autocast" if cuda else "fp32", "matmul_gflops": matmul}
     per_batch = {}
     for b in BATCHES:
-        ours, ref = _ours(b), _reference(b)
+        ours, ref = _ours(b, device), _reference(b, device)
         flops, ref_flops = _step_flops(ours), _step_flops(ref)  # also the warm-up steps
         ours(), ref()
-        rss = [_rss_mb()]
+        _sync(device)
+        mem = [_memory_mb(device)]
         t_ours, t_ref, c_ours, c_ref = [], [], [], []
-        for _ in range(TIMED_STEPS[b]):
+        for _ in range(TIMED_STEPS[b] * (5 if cuda else 1)):
             for fn, wall, cpu in ((ours, t_ours, c_ours), (ref, t_ref, c_ref)):
+                _sync(device)
                 t0, c0 = time.perf_counter(), time.process_time()
                 fn()
+                _sync(device)
                 wall.append(time.perf_counter() - t0)
                 cpu.append(time.process_time() - c0)
-            rss.append(_rss_mb())
+            mem.append(_memory_mb(device))
         ours_sps, ref_sps = b / statistics.median(t_ours), b / statistics.median(t_ref)
         # ratio of adjacent steps (ours_i, ref_i ran back to back under the same load), then the median
         ratio = statistics.median(r / o for r, o in zip(t_ref, t_ours))
         ratio_cpu = statistics.median(r / o for r, o in zip(c_ref, c_ours))
-        per_batch[str(b)] = {"ours_sps": ours_sps, "reference_sps": ref_sps, "ratio": ratio, "ratio_cpu_time": ratio_cpu,
-                             "gflops": flops / statistics.median(t_ours) / 1e9, "gflop_per_step": flops / 1e9,
-                             "reference_gflop_per_step": ref_flops / 1e9,
-                             "reference_gflops": ref_flops / statistics.median(t_ref) / 1e9,
-                             "gflops_cpu_time": flops / statistics.median(c_ours) / 1e9,
-                             "rss_mb_per_sample_first": rss[0] / b, "rss_mb_per_sample_last": rss[-1] / b,
-                             "ours_s": t_ours, "reference_s": t_ref, "ours_cpu_s": c_ours, "reference_cpu_s": c_ref}
-        print(f"batch {b:3d}: ours {ours_sps:6.2f} samples/s | reference {ref_sps:6.2f} samples/s | "
-              f"ratio {ratio:.2f}x (CPU time {ratio_cpu:.2f}x) | {per_batch[str(b)]['gflops']:.1f} GFLOP/s "
-              f"of {matmul:.1f} matmul (CPU time: {per_batch[str(b)]['gflops_cpu_time']:.1f} of {matmul_cpu:.1f}) | RSS/sample {rss[0] / b:.0f} -> {rss[-1] / b:.0f} MiB", flush=True)
+        ref_gflops = ref_flops / statistics.median(t_ref) / 1e9
+        row = {"ours_sps": ours_sps, "reference_sps": ref_sps, "ratio": ratio, "ratio_cpu_time": ratio_cpu,
+               "gflops": flops / statistics.median(t_ours) / 1e9, "gflop_per_step": flops / 1e9,
+               "reference_gflop_per_step": ref_flops / 1e9, "reference_gflops": ref_gflops,
+               # the most any implementation of our FLOPs could gain over this reference if every
+               # FLOP ran at the measured matmul rate
+               "ratio_bound_at_matmul_rate": (ref_flops / ref_gflops) / (flops / matmul),
+               "gflops_cpu_time": flops / statistics.median(c_ours) / 1e9,
+               "mem_mb_per_sample_first": mem[0] / b, "mem_mb_per_sample_last": mem[-1] / b,
+               "ours_s": t_ours, "reference_s": t_ref, "ours_cpu_s": c_ours, "reference_cpu_s": c_ref}
+        per_batch[str(b)] = row
+        print(f"[{results['device']}] batch {b:3d}: ours {ours_sps:7.2f} samples/s | reference {ref_sps:7.2f} samples/s"
+              f" | ratio {ratio:.2f}x | {row['gflops']:.1f} GFLOP/s of {matmul:.1f} matmul (reference "
+              f"{ref_gflops:.1f}, so at most {row['ratio_bound_at_matmul_rate']:.2f}x) | "
+              f"{'peak CUDA' if cuda else 'RSS'} MiB/sample {mem[0] / b:.0f} -> {mem[-1] / b:.0f}", flush=True)
         del ref
-        if b == BATCHES[0]:  # ours alone for more steps: resident memory per sample must stay flat
-            mem = [_rss_mb() / b]
+        if b == BATCHES[0]:  # ours alone for more steps: memory per sample must stay flat
+            growth = [_memory_mb(device) / b]
             for _ in range(MEMORY_STEPS):
                 ours()
-                mem.append(_rss_mb() / b)
-            results["memory"] = {"batch": b, "rss_mb_per_sample": mem, "growth_mb_per_sample": mem[-1] - mem[1]}
-            print(f"memory: RSS per sample over {MEMORY_STEPS} more steps of ours: "
-                  + " ".join(f"{m:.0f}" for m in mem) + " MiB", flush=True)
+                _sync(device)
+                growth.append(_memory_mb(device) / b)
+            results["memory"] = {"batch": b, "mb_per_sample": growth, "growth_mb_per_sample": growth[-1] - growth[1],
+                                 "measure": "peak CUDA allocation per step" if cuda else "process RSS"}
+            print(f"memory: {results['memory']['measure']} per sample over {MEMORY_STEPS} more steps of ours: "
+                  + " ".join(f"{m:.0f}" for m in growth) + " MiB", flush=True)
         del ours
     big = per_batch[str(BATCHES[-1])]
     results.update(per_batch=per_batch, ours_sps=big["ours_sps"], reference_sps=big["reference_sps"],
-                   ratio=big["ratio"], gflops=big["gflops"], matmul_gflops=matmul,
-                   ratio_cpu_time=big["ratio_cpu_time"], gflops_cpu_time=big["gflops_cpu_time"],
-                   matmul_gflops_cpu_time=matmul_cpu,
-                   ratio_min=min(v["ratio"] for v in per_batch.values()), device="cpu",
-                   note="ours and the reference alternate step by step on a shared machine; sps are medians, "
-                        "ratio is the median of back-to-back step-time ratios; headline keys at batch "
-                        f"{BATCHES[-1]}; FLOPs counted with FlopCounterMode")
+                   ratio=big["ratio"], gflops=big["gflops"], ratio_min=min(v["ratio"] for v in per_batch.values()),
+                   ratio_bound_at_matmul_rate=big["ratio_bound_at_matmul_rate"])
+    return results
+
+
+def main(out_dir: Path) -> dict:
+    """CPU always (the headline keys); CUDA too when a GPU is present (under ``"cuda"``)."""
+    torch.set_num_threads(THREADS)
+    cpu = _measure(torch.device("cpu"))
+    results: dict = {"config": {"model": "tst_vit_tiny", "image_size": SIZE, "patch": PATCH,
+                                "modalities": list(CHANNELS), "visible_tokens": VISIBLE,
+                                "decoder": f"{DEC_DIM}x{DEC_DEPTH}", "batches": list(BATCHES),
+                                "cpu_threads": torch.get_num_threads()}, **cpu}
+    if torch.cuda.is_available():
+        results["cuda"] = _measure(torch.device("cuda"))
+    results["note"] = ("ours and the reference alternate step by step; sps are medians, ratio is the median of "
+                       f"back-to-back step-time ratios; headline keys are CPU at batch {BATCHES[-1]}; FLOPs counted "
+                       "with FlopCounterMode; ratio_bound_at_matmul_rate = reference step time / (our FLOPs at "
+                       "the measured matmul rate)")
     (Path(out_dir) / "pretrain.json").write_text(json.dumps(results, indent=2) + "\n")
     return results

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import colorsys
 import json
 from pathlib import Path
 
@@ -25,40 +24,13 @@ import numpy as np
 
 from tst.atomic import write_bytes
 from tst.envs.scene import Scene
+from tst.palette import class_colour, class_palette, instance_palette
 from tst.png import encode_png
 from tst.shards import decode_member, iter_split, read_manifest
 
 PAD, HEADER, LEGEND_ROW, LEGEND_COLS, SWATCH = 4, 22, 20, 5, 14
 BG = (32, 32, 32)
 IMAGE_COLUMNS = ("rgb", "depth", "normal", "semseg", "instance")
-_TAB = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-        (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232), (255, 187, 120),
-        (152, 223, 138), (255, 152, 150), (197, 176, 213), (196, 156, 148), (247, 182, 210), (199, 199, 199),
-        (219, 219, 141), (158, 218, 229)]
-
-
-def class_colour(c: int) -> tuple[int, int, int]:
-    """RGB colour of class id ``c`` (0 = black): 20 distinct colours, then golden-ratio hues."""
-    if c <= 0:
-        return (0, 0, 0)
-    if c <= len(_TAB):
-        return _TAB[c - 1]
-    h = (c * 0.618033988749895) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(h, 0.55 + 0.4 * ((c * 7) % 3) / 2, 0.95)
-    return (int(r * 255), int(g * 255), int(b * 255))
-
-
-def palette(n: int, instances: bool = False) -> np.ndarray:
-    """[n, 3] uint8 lookup table; instances get bright, well-separated hues by id."""
-    if not instances:
-        return np.array([class_colour(c) for c in range(n)], np.uint8)
-    hues = (np.arange(n) * 0.618033988749895) % 1.0
-    rgb = [colorsys.hsv_to_rgb(h, 0.65 + 0.3 * (i % 2), 0.6 + 0.4 * (i % 3) / 2) for i, h in enumerate(hues)]
-    out = (np.array(rgb) * 255).astype(np.uint8)
-    out[0] = 0
-    return out
-
-
 def colourise(modality: str, value: np.ndarray, depth_max: float) -> np.ndarray:
     """[H, W, 3] uint8 view of one decoded modality."""
     if modality == "rgb":
@@ -70,7 +42,8 @@ def colourise(modality: str, value: np.ndarray, depth_max: float) -> np.ndarray:
     if modality == "normal":
         return np.clip((value + 1) * 0.5 * 255, 0, 255).astype(np.uint8)
     if modality in ("semseg", "instance"):
-        lut = palette(int(value.max()) + 1, instances=modality == "instance")
+        n = int(value.max()) + 1
+        lut = instance_palette(n) if modality == "instance" else class_palette(n)
         return lut[value]
     if _is_picture(value):  # edges, pseudo modalities stored as uint8 PNG
         return np.repeat(value[..., None], 3, -1) if value.ndim == 2 else value

@@ -2,8 +2,8 @@
 
 Everything works on uint8 ``[H, W, 3]`` RGB arrays and returns new arrays (inputs are never drawn
 on), so deploy overlays, agent GIF frames and the map figure share one look: class ``c`` has the
-same colour everywhere (``palette``), unlabelled (0) is black in label images and left
-untouched in blends. Text is drawn with OpenCV's Hershey font, which needs no font files.
+same colour everywhere (``tst.palette``, which the data previews use too), unlabelled (0) is
+black in label images and left untouched in blends. Text is drawn with OpenCV's Hershey font, which needs no font files.
 """
 
 from __future__ import annotations
@@ -15,25 +15,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-_BASE = np.array([  # tab20-like, readable on indoor colours
-    [31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189], [140, 86, 75],
-    [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207], [174, 199, 232], [255, 187, 120],
-    [152, 223, 138], [255, 152, 150], [197, 176, 213], [196, 156, 148], [247, 182, 210], [199, 199, 199],
-    [219, 219, 141], [158, 218, 229]], dtype=np.uint8)
+from tst.palette import class_palette
+
 FONT = cv2.FONT_HERSHEY_SIMPLEX
-
-
-def palette(n: int) -> np.ndarray:
-    """[n, 3] uint8 colours for class ids 0..n-1; id 0 (unlabelled) is black, ids past 20 are seeded."""
-    n = max(int(n), 1)
-    extra = np.random.default_rng(0).integers(40, 256, size=(max(0, n - 1 - len(_BASE)), 3), dtype=np.uint8)
-    return np.concatenate([np.zeros((1, 3), np.uint8), _BASE, extra])[:n]
 
 
 def colorize(labels: np.ndarray) -> np.ndarray:
     """Label map [H, W] (any int dtype) -> uint8 [H, W, 3] colours."""
     labels = np.asarray(labels).astype(np.int64)
-    return palette(int(labels.max(initial=0)) + 1)[labels]
+    return class_palette(int(labels.max(initial=0)) + 1)[labels]
 
 
 def blend(rgb: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:
@@ -59,7 +49,7 @@ def draw_boxes(rgb: np.ndarray, boxes: Any, names: Sequence[str] = (), scores: A
     """Boxes [N, 4] xyxy pixels, coloured by class id when ``labels`` are given, with 'name 0.87' tags."""
     out = np.ascontiguousarray(rgb.copy())
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    colours = palette(int(np.max(labels, initial=0)) + 1) if labels is not None and len(labels) else None
+    colours = class_palette(int(np.max(labels, initial=0)) + 1) if labels is not None and len(labels) else None
     for i, (x1, y1, x2, y2) in enumerate(boxes):
         c = tuple(int(v) for v in colours[int(labels[i])]) if colours is not None else (0, 255, 0)
         cv2.rectangle(out, (int(round(x1)), int(round(y1))), (int(round(x2)) - 1, int(round(y2)) - 1), c, 2)

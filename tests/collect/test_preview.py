@@ -19,13 +19,12 @@ from tst.collect.preview import (
     LEGEND_ROW,
     PAD,
     SWATCH,
-    class_colour,
     contact_sheet,
-    palette,
     run,
     topdown_map,
 )
 from tst.envs.camera import pose_from_yaw_pitch
+from tst.palette import class_colour, instance_palette
 
 NAMES = {1: "floor", 2: "ceiling", 3: "wall", 4: "table", 5: "chair"}
 
@@ -52,7 +51,7 @@ def test_contact_sheet_layout_and_legend():
     assert tuple(sheet[y + 48, x + 44]) == class_colour(5)
     # instance tile uses the instance palette, rgb tile the image itself
     xi = PAD + 4 * (tile + PAD)
-    assert tuple(sheet[y + 5, xi + 30]) == tuple(palette(6, instances=True)[2])
+    assert tuple(sheet[y + 5, xi + 30]) == tuple(instance_palette(6)[2])
     assert np.abs(sheet[y + 5, PAD + 30].astype(int) - make_view(1)["rgb"][5, 30]).max() <= 1
     assert len({class_colour(c) for c in range(1, 40)}) == 39  # distinct class colours
 

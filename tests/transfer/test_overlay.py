@@ -3,6 +3,7 @@
 import cv2
 import numpy as np
 
+from tst.palette import class_palette
 from tst.transfer.overlay import (
     annotate,
     blend,
@@ -11,19 +12,14 @@ from tst.transfer.overlay import (
     draw_boxes,
     enlarge,
     hstack,
-    palette,
     vstack,
     write_png,
     zoom_factor,
 )
 
 
-def test_palette_is_stable_and_unlabelled_is_black():
-    p = palette(30)
-    assert p.shape == (30, 3) and p.dtype == np.uint8 and p[0].tolist() == [0, 0, 0]
-    assert len({tuple(c) for c in p}) == 30  # distinct colours
-    np.testing.assert_array_equal(palette(30), p)
-    np.testing.assert_array_equal(palette(5), p[:5])  # a class keeps its colour whatever the vocabulary size
+def test_colorize_maps_ids_through_the_shared_class_palette():
+    p = class_palette(30)
     lab = np.array([[0, 1], [4, 25]], dtype=np.uint16)
     np.testing.assert_array_equal(colorize(lab), p[lab.astype(int)])
 
@@ -33,7 +29,7 @@ def test_blend_tints_only_labelled_pixels():
     lab = np.array([[0, 1], [2, 0]])
     out = blend(rgb, lab, alpha=0.5)
     assert out[0, 0].tolist() == [100, 100, 100] and out[1, 1].tolist() == [100, 100, 100]
-    expected = np.round(0.5 * 100 + 0.5 * palette(3)[1].astype(float)).astype(int)
+    expected = np.round(0.5 * 100 + 0.5 * class_palette(3)[1].astype(float)).astype(int)
     assert out[0, 1].tolist() == expected.tolist()
     assert rgb[0, 1].tolist() == [100, 100, 100]  # the input is not drawn on
 
@@ -41,7 +37,7 @@ def test_blend_tints_only_labelled_pixels():
 def test_boxes_are_drawn_on_their_edges_in_the_class_colour():
     rgb = np.zeros((40, 40, 3), np.uint8)
     out = draw_boxes(rgb, [[10, 10, 30, 30]], labels=np.array([2]))
-    colour = palette(3)[2].tolist()
+    colour = class_palette(3)[2].tolist()
     assert out[10, 20].tolist() == colour and out[20, 10].tolist() == colour  # top and left edges
     assert out[20, 20].tolist() == [0, 0, 0] and out[5, 5].tolist() == [0, 0, 0]  # inside and outside untouched
     assert not rgb.any()
