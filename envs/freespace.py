@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 import open3d as o3d
+from scipy import ndimage
 
 from tst.envs.render.base import check_cam_to_world
 from tst.envs.render.open3d_renderer import INVALID_ID, face_normals, raycasting_scene
@@ -264,25 +265,29 @@ class FreeSpace:
         return True
 
     def occupancy_grid(self, cell: float = 0.1, z_range: tuple[float, float] = (0.2, 1.6),
-                       radius: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+                       radius: float | None = None, doorway: float = 0.5) -> tuple[np.ndarray, np.ndarray, float]:
         """Where an agent can stand: (navigable bool [X, Y], origin_xy [2], cell).
 
         Cell (i, j) covers x in origin_x + [i, i+1) * cell, y likewise. It is navigable when there is
         a floor under its centre, the column from floor + z_range[0] to floor + z_range[1] keeps
         ``radius`` (default cell/2: the agent's half-width) from every surface, sampled every cell/2,
         and the column's middle is inside the building and not inside geometry.
+
+        Room outlines (synth apartments, many scans) stop at the wall's inner face, so a doorway lies
+        in no room; a clear cell outside every room still counts when it is within ``doorway`` metres
+        of a navigable cell in a room (walls up to that thick), which keeps the rooms connected.
         """
         radius = cell / 2 if radius is None else float(radius)
-        if cell <= 0 or radius < 0 or z_range[0] > z_range[1]:
-            raise ValueError(f"occupancy_grid needs cell > 0, radius >= 0, z_range lo <= hi; "
-                             f"got cell={cell}, radius={radius}, z_range={z_range}")
+        if cell <= 0 or radius < 0 or z_range[0] > z_range[1] or doorway < 0:
+            raise ValueError(f"occupancy_grid needs cell > 0, radius >= 0, z_range lo <= hi, doorway >= 0; "
+                             f"got cell={cell}, radius={radius}, z_range={z_range}, doorway={doorway}")
         lo, hi = self.scene.bounds[:, :2]
-        X, Y = (int(np.ceil((hi[i] - lo[i]) / cell)) for i in range(2))
+        X, Y = (max(1, int(np.ceil((hi[i] - lo[i]) / cell))) for i in range(2))
         origin = lo.astype(np.float64)
         cx = origin[0] + (np.arange(X) + 0.5) * cell
         cy = origin[1] + (np.arange(Y) + 0.5) * cell
         xy = np.stack(np.meshgrid(cx, cy, indexing="ij"), axis=-1).reshape(-1, 2)  # [X*Y, 2]
-        floor = self.floor_height(xy)
+        floor = self.floor_height(xy)  # [X*Y], nan where nothing is below
         ok = np.isfinite(floor)
         zs = np.linspace(z_range[0], z_range[1], int(np.ceil((z_range[1] - z_range[0]) / (cell / 2))) + 1)
         col = np.concatenate([np.repeat(xy[ok], len(zs), 0),
@@ -290,6 +295,12 @@ class FreeSpace:
         clear = (self.distance(col).reshape(-1, len(zs)) >= radius).all(axis=1)
         mid = np.concatenate([xy[ok], floor[ok, None] + (z_range[0] + z_range[1]) / 2], axis=1)
         d = self._diagnose(mid, 0.0)
-        nav = np.zeros(len(xy), dtype=bool)
-        nav[ok] = clear & ~d["outside"] & ~d["inside"]
-        return nav.reshape(X, Y), origin, float(cell)
+        free, indoors = np.zeros(len(xy), dtype=bool), np.zeros(len(xy), dtype=bool)
+        free[ok] = clear & ~d["inside"]
+        indoors[ok] = ~d["outside"]
+        free, indoors = free.reshape(X, Y), indoors.reshape(X, Y)
+        nav = free & indoors
+        if self.scene.rooms and nav.any():
+            near_room = ndimage.distance_transform_edt(~nav) * cell <= doorway + 1e-9  # [X, Y]
+            nav = free & (indoors | near_room)
+        return nav, origin, float(cell)

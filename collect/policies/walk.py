@@ -25,36 +25,12 @@ from tst.envs.freespace import FreeSpace, points_in_polygon
 from tst.envs.scene import Scene
 
 
-def navigable_cells(free_space: FreeSpace, cell: float, radius: float, z_range: tuple[float, float]
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """(navigable bool [X, Y], origin_xy [2]): a floor under the cell centre, and the column from
-    floor + z_range[0] to floor + z_range[1] keeps ``radius`` from every surface (sampled every cell/2).
-
-    Unlike ``FreeSpace.occupancy_grid`` this does not require the cell to lie inside a room polygon:
-    room outlines (synth apartments, many scans) stop at the wall's inner face, so a doorway, which
-    lies in the wall's thickness, is in no room — and each room would become an island. Cells inside
-    closed furniture can pass this test but form islands of their own, dropped by NavGrid.
-    """
-    lo, hi = free_space.scene.bounds[:, :2]
-    X, Y = (max(1, int(np.ceil((hi[i] - lo[i]) / cell))) for i in range(2))
-    origin = lo.astype(np.float64)
-    cx, cy = origin[0] + (np.arange(X) + 0.5) * cell, origin[1] + (np.arange(Y) + 0.5) * cell
-    xy = np.stack(np.meshgrid(cx, cy, indexing="ij"), axis=-1).reshape(-1, 2)  # [X*Y, 2]
-    floor = free_space.floor_height(xy)  # [X*Y], nan where nothing is below
-    ok = np.isfinite(floor)
-    zs = np.linspace(z_range[0], z_range[1], int(np.ceil((z_range[1] - z_range[0]) / (cell / 2))) + 1)  # [k]
-    col = np.concatenate([np.repeat(xy[ok], len(zs), 0), (floor[ok, None] + zs[None]).reshape(-1, 1)], 1)
-    nav = np.zeros(len(xy), bool)
-    nav[ok] = (free_space.distance(col).reshape(-1, len(zs)) >= radius).all(axis=1)
-    return nav.reshape(X, Y), origin
-
-
 class NavGrid:
     """The largest connected navigable region of a scene, with shortest paths between its cells."""
 
     def __init__(self, free_space: FreeSpace, cell: float, clearance: float, top: float) -> None:
         bottom = min(max(0.2, clearance + 0.05), top)  # the column must start clear of the floor itself
-        nav, self.origin = navigable_cells(free_space, cell, clearance, (bottom, top))
+        nav, self.origin, _ = free_space.occupancy_grid(cell, (bottom, top), clearance)
         self.cell = float(cell)
         labels, k = ndimage.label(nav, structure=np.ones((3, 3)))
         if k == 0:

@@ -113,6 +113,27 @@ def test_occupancy_grid_is_the_floor_minus_walls_and_table(fs):
     np.testing.assert_array_equal(nav, expected)
 
 
+def test_occupancy_grid_keeps_doorways_so_rooms_connect():
+    """Room outlines stop at the wall's face: the 1 m doorway in the 0.1 m wall at x = 3 is in no room,
+    yet it is navigable and joins the two rooms into one region; the wall beside it is not."""
+    from scipy import ndimage
+
+    from tests.collect.test_walk import two_room_scene
+
+    fs2 = FreeSpace(two_room_scene(), threads=1)
+    nav, origin, cell = fs2.occupancy_grid(cell=0.1, z_range=(0.3, 1.6), radius=0.2)  # starts clear of the floor
+    cx = origin[0] + (np.arange(nav.shape[0]) + 0.5) * cell
+    cy = origin[1] + (np.arange(nav.shape[1]) + 0.5) * cell
+    i = int(np.argmin(np.abs(cx - 3.0)))  # the column of cells in the wall's thickness
+    assert nav[i, (cy > 1.25) & (cy < 1.75)].all()  # through the doorway, 0.2 m clear of its jambs
+    assert not nav[i, (cy < 0.95) | (cy > 2.05)].any()  # the wall itself
+    labels, k = ndimage.label(nav, structure=np.ones((3, 3)))
+    assert k == 1  # one region: kitchen, doorway and bedroom
+    assert nav[(cx > 0.3) & (cx < 0.7)].any() and nav[(cx > 5.3) & (cx < 5.7)].any()
+    strict, _, _ = fs2.occupancy_grid(cell=0.1, z_range=(0.3, 1.6), radius=0.2, doorway=0.0)
+    assert not strict[i].any() and ndimage.label(strict, structure=np.ones((3, 3)))[1] == 2  # two islands
+
+
 def test_open_scene_without_walls_needs_enclosed_false():
     room = box_room()
     keep = np.isin(room.face_instance, [1, 7])  # only the floor and the table: a block-out without walls
