@@ -24,6 +24,8 @@ cores stalls badly.
 from __future__ import annotations
 
 import os
+import statistics
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -114,6 +116,13 @@ def _shade_rows(r0, r1, prim, t_hit, bary, pn, x, y, gain, R, ambient, face_clas
                 rgb[r, c, k] = min(int(a * light + 0.5), 255)
 
 
+def _timed(kernel, r0: int, r1: int, *args) -> float:
+    """Run ``kernel`` on rows [r0, r1) and return when it started (perf_counter)."""
+    start = time.perf_counter()
+    kernel(r0, r1, *args)
+    return start
+
+
 @dataclass
 class _Camera:
     """Per-intrinsics pixel direction tables, d_cam[v, u] = (x[u], y[v], 1)."""
@@ -153,6 +162,7 @@ class Open3DRenderer(Renderer):
         # parallel) sets 1, which avoids waiting on a band thread the OS has descheduled
         self.shade_threads = int(shade_threads or self.threads or os.cpu_count() or 1)
         self._pool: ThreadPoolExecutor | None = None  # started on the first multi-band frame
+        self._row_s, self._wake_s = 1e-5, 1e-4  # per-row shading time, band-thread wake-up (running means)
 
     def _build_tables(self, scene: Scene) -> None:
         self._face_class = np.ascontiguousarray(scene.face_class, dtype=np.uint16)  # [F]
@@ -195,11 +205,13 @@ class Open3DRenderer(Renderer):
         return cam
 
     def _in_bands(self, kernel, height: int, *args) -> None:
-        """``kernel(r0, r1, *args)`` over bands of rows, one per render thread (kernels hold no GIL).
+        """``kernel(r0, r1, *args)`` over bands of rows, one per shading thread (kernels hold no GIL).
 
-        Embree casts with ``threads`` threads; running the per-pixel kernels on one of them alone
-        left the others idle for a fifth of the frame. Every pixel is computed the same way
-        whatever the banding, so the output does not depend on the thread count."""
+        Embree casts with ``threads`` threads; running the per-pixel kernel on one of them alone
+        left the others idle for a fifth of the frame. A band thread needs ~0.1 ms to wake up, so
+        the calling thread takes the extra rows it can shade meanwhile (both measured as frames go).
+        Every pixel is computed the same way whatever the banding: the output does not depend on it.
+        """
         bands = min(self.shade_threads, height)
         if bands == 1:
             kernel(0, height, *args)
@@ -207,11 +219,17 @@ class Open3DRenderer(Renderer):
         if self._pool is None or self._pool._max_workers < bands - 1:  # first use, or shade_threads raised
             self.close()
             self._pool = ThreadPoolExecutor(bands - 1, thread_name_prefix="tst-render")
-        edges = [height * i // bands for i in range(bands + 1)]
-        futures = [self._pool.submit(kernel, edges[i], edges[i + 1], *args) for i in range(1, bands)]
-        kernel(edges[0], edges[1], *args)
-        for f in futures:
-            f.result()
+        head = min(height - (bands - 1), int(self._wake_s / max(self._row_s, 1e-9)))  # rows shaded while they wake
+        rows = (height - head) // bands  # rows of each band thread
+        main = height - (bands - 1) * rows  # the calling thread's band: [0, main)
+        t0 = time.perf_counter()
+        futures = [self._pool.submit(_timed, kernel, main + i * rows, main + (i + 1) * rows, *args)
+                   for i in range(bands - 1)]
+        kernel(0, main, *args)
+        t1 = time.perf_counter()
+        wake = statistics.median(f.result() - t0 for f in futures)
+        self._row_s += 0.2 * ((t1 - t0) / main - self._row_s)  # moving averages over frames
+        self._wake_s += 0.2 * (wake - self._wake_s)
 
     def close(self) -> None:
         if self._pool is not None:
