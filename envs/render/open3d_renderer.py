@@ -60,9 +60,9 @@ def face_normals(scene: Scene) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _fill_rays(r0, r1, x, y, R, origin, rays):  # pragma: no cover - compiled
-    """Rows [r0, r1) of rays [H, W, 6] = (origin, x[u] R[:, 0] + y[v] R[:, 1] + R[:, 2]): d_cam = (x[u], y[v], 1)."""
-    for v in range(r0, r1):
+def _fill_rays(x, y, R, origin, rays):  # pragma: no cover - compiled
+    """rays [H, W, 6] = (origin, x[u] R[:, 0] + y[v] R[:, 1] + R[:, 2]): d_cam = (x[u], y[v], 1)."""
+    for v in range(y.shape[0]):
         for u in range(x.shape[0]):
             for k in range(3):
                 rays[v, u, k] = origin[k]
@@ -242,8 +242,7 @@ class Open3DRenderer(Renderer):
         T = check_cam_to_world(cam_to_world)
         cam = self._camera(intrinsics)
         rays = np.empty((intrinsics.height, intrinsics.width, 6), dtype=np.float32)
-        _fill_rays(0, intrinsics.height, cam.x, cam.y, T[:3, :3].astype(np.float32), T[:3, 3].astype(np.float32),
-                   rays)
+        _fill_rays(cam.x, cam.y, T[:3, :3].astype(np.float32), T[:3, 3].astype(np.float32), rays)
         return rays.reshape(-1, 6)
 
     def cast_rays(self, rays: np.ndarray) -> dict[str, np.ndarray]:
@@ -262,7 +261,7 @@ class Open3DRenderer(Renderer):
         T = check_cam_to_world(cam_to_world)
         cam = self._camera(intrinsics)
         R = T[:3, :3].astype(np.float32)
-        _fill_rays(0, H, cam.x, cam.y, R, T[:3, 3].astype(np.float32), cam.rays)  # too short to split
+        _fill_rays(cam.x, cam.y, R, T[:3, 3].astype(np.float32), cam.rays)  # ~0.2 ms: too short to split
         hit = self._rc.cast_rays(o3d.core.Tensor.from_numpy(cam.rays), nthreads=self.threads)
         out = {"valid": np.empty((H, W), dtype=bool), "depth": np.empty((H, W), dtype=np.float32),
                "semseg": np.empty((H, W), dtype=np.uint16), "instance": np.empty((H, W), dtype=np.uint16),
