@@ -2,9 +2,9 @@
 
 One ray per pixel centre. Ray directions are camera-frame pixel directions with z = 1 rotated to
 the world, so ``t_hit`` is already z-depth. Everything else is a lookup on the hit triangle in
-per-face tables built once:
+one 64-byte record per face, built once (``face_records``):
 
-- class and instance id (uint16);
+- class and instance id (uint16 each);
 - colour and atlas UV as (value at corner 0, edge to corner 1, edge to corner 2), so a hit at
   Open3D's (Embree's) barycentrics (u, v), i.e. the point ``(1-u-v) p0 + u p1 + v p2``, reads
   ``t[0] + u t[1] + v t[2]``. A scene without a texture gets a 1x1 white atlas, one colour path.
@@ -59,6 +59,39 @@ def face_normals(scene: Scene) -> np.ndarray:
     return np.divide(n, norm, out=np.zeros_like(n), where=norm > 0).astype(np.float32)
 
 
+def face_records(scene: Scene) -> np.ndarray:
+    """[F, 16] float32: every per-face value the shading kernel reads, one 64-byte cache line a face.
+
+    Columns 0-8: colour (0..1) as (corner 0, corner 1 - corner 0, corner 2 - corner 0), rgb each;
+    9-14: atlas position in texels as the same three (u, v) pairs (all zero without a texture: the
+    1x1 white atlas); 15: class id | instance id << 16 as uint32 bits. A hit at Open3D's barycentrics
+    (u, v) reads ``t0 + u t1 + v t2``. On a million-triangle mesh neighbouring pixels hit different
+    faces, so one line per face instead of four separate tables is what keeps shading cheap.
+    """
+    F = len(scene.faces)
+    if scene.vertex_colors is not None:
+        corner = scene.vertex_colors[scene.faces].astype(np.float32) / 255.0  # [F, 3, 3] 0..1
+    else:
+        corner = np.full((F, 3, 3), _DEFAULT_GREY / 255.0, dtype=np.float32)
+    if scene.texture is not None:
+        th, tw = scene.texture.shape[:2]
+        uv = scene.corner_uv.astype(np.float32) * np.array([tw, th], np.float32)  # [F, 3, 2] texels
+    else:
+        uv = np.zeros((F, 3, 2), dtype=np.float32)
+    buf = np.empty(F * 16 + 16, dtype=np.float32)
+    skip = (-buf.ctypes.data % 64) // 4  # start on a 64-byte boundary
+    rec = buf[skip:skip + F * 16].reshape(F, 16)
+    for cols, t in ((slice(0, 9), corner), (slice(9, 15), uv)):
+        rec[:, cols] = np.stack([t[:, 0], t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]], axis=1).reshape(F, -1)
+    cls, inst = np.asarray(scene.face_class, np.int64), np.asarray(scene.face_instance, np.int64)
+    for name, ids in (("class", cls), ("instance", inst)):
+        if F and (ids.min() < 0 or ids.max() > 65535):
+            raise ValueError(f"scene {scene.scene_id!r}: {name} ids must be in [0, 65535] (semseg and instance are "
+                             f"uint16 images), got {ids.min()}..{ids.max()}; renumber them")
+    rec.view(np.uint32)[:, 15] = (cls | (inst << 16)).astype(np.uint32)
+    return rec
+
+
 @numba.njit(cache=True, nogil=True)
 def _fill_rays(x, y, R, origin, rays):  # pragma: no cover - compiled
     """rays [H, W, 6] = (origin, x[u] R[:, 0] + y[v] R[:, 1] + R[:, 2]): d_cam = (x[u], y[v], 1)."""
@@ -70,10 +103,12 @@ def _fill_rays(x, y, R, origin, rays):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _shade_rows(r0, r1, prim, t_hit, bary, pn, x, y, gain, R, ambient, face_class, face_instance, color, uv,
-                texture, depth, semseg, instance, normal, rgb, valid):  # pragma: no cover - compiled
-    """Every modality of the pixels in rows [r0, r1) ([H, W, ...] arrays) from Open3D's hit arrays."""
-    n_faces = face_class.shape[0]
+def _shade_rows(r0, r1, prim, t_hit, bary, pn, x, y, gain, R, ambient, faces, face_ids, texture,
+                depth, semseg, instance, normal, rgb, valid):  # pragma: no cover - compiled
+    """Every modality of the pixels in rows [r0, r1) ([H, W, ...] arrays) from Open3D's hit arrays.
+
+    faces [F, 16] float32 face records (see ``face_records``), face_ids the same memory as uint32."""
+    n_faces = faces.shape[0]
     tex_h, tex_w = texture.shape[0], texture.shape[1]
     # the rotation in locals: the compiler cannot prove the outputs do not alias R, so it would reload it
     r00, r01, r02 = R[0, 0], R[0, 1], R[0, 2]
@@ -94,8 +129,9 @@ def _shade_rows(r0, r1, prim, t_hit, bary, pn, x, y, gain, R, ambient, face_clas
                 continue
             valid[r, c] = True
             depth[r, c] = t_hit[r, c]
-            semseg[r, c] = face_class[f]
-            instance[r, c] = face_instance[f]
+            ids = face_ids[f, 15]
+            semseg[r, c] = ids & 0xFFFF
+            instance[r, c] = ids >> 16
             # camera-frame normal n_cam = R^T n_world, turned to face the camera (n . d_cam < 0)
             p0, p1, p2 = pn[r, c, 0], pn[r, c, 1], pn[r, c, 2]
             n0 = p0 * r00 + p1 * r10 + p2 * r20
@@ -107,12 +143,12 @@ def _shade_rows(r0, r1, prim, t_hit, bary, pn, x, y, gain, R, ambient, face_clas
             normal[r, c, 0], normal[r, c, 1], normal[r, c, 2] = n0, n1, n2
             light = ambient - cos * gain[r, c]  # ambient + (1 - ambient) |cos(normal, ray)|
             u, v = bary[r, c, 0], bary[r, c, 1]
-            tu = uv[f, 0, 0] + u * uv[f, 1, 0] + v * uv[f, 2, 0]  # atlas position in texels
-            tv = uv[f, 0, 1] + u * uv[f, 1, 1] + v * uv[f, 2, 1]
+            tu = faces[f, 9] + u * faces[f, 11] + v * faces[f, 13]  # atlas position in texels
+            tv = faces[f, 10] + u * faces[f, 12] + v * faces[f, 14]
             col = np.uint32(min(max(int(tu), 0), tex_w - 1))  # truncation = floor for tu >= 0: the texel hit
             row = np.uint32(min(max(int(tv), 0), tex_h - 1))
             for k in range(3):
-                a = (color[f, 0, k] + u * color[f, 1, k] + v * color[f, 2, k]) * texture[row, col, k]
+                a = (faces[f, k] + u * faces[f, 3 + k] + v * faces[f, 6 + k]) * texture[row, col, k]
                 rgb[r, c, k] = min(int(a * light + 0.5), 255)
 
 
@@ -165,27 +201,13 @@ class Open3DRenderer(Renderer):
         self._row_s, self._wake_s = 1e-5, 1e-4  # per-row shading time, band-thread wake-up (running means)
 
     def _build_tables(self, scene: Scene) -> None:
-        self._face_class = np.ascontiguousarray(scene.face_class, dtype=np.uint16)  # [F]
-        self._face_instance = np.ascontiguousarray(scene.face_instance, dtype=np.uint16)  # [F]
-        if scene.vertex_colors is not None:
-            corner = scene.vertex_colors[scene.faces].astype(np.float32) / 255.0  # [F, 3, 3] 0..1
-        else:
-            corner = np.full((len(scene.faces), 3, 3), _DEFAULT_GREY / 255.0, dtype=np.float32)
-        self._color = self._table(corner)  # [F, 3, 3]
         if scene.texture is not None:
-            th, tw = scene.texture.shape[:2]
-            self._uv = self._table(scene.corner_uv.astype(np.float32) * np.array([tw, th], np.float32))  # texels
             texture = scene.texture
         else:  # one white texel: the same colour path as a textured scene
-            self._uv = np.zeros((len(scene.faces), 3, 2), dtype=np.float32)
             texture = np.full((1, 1, 3), 255, dtype=np.uint8)
         self._texture = np.ascontiguousarray(texture, dtype=np.uint8)  # [th, tw, 3]: uint8 stays in cache
-
-    @staticmethod
-    def _table(corners: np.ndarray) -> np.ndarray:
-        """[F, 3, C] per-corner values -> rows (corner 0, corner 1 - corner 0, corner 2 - corner 0)."""
-        c = corners.astype(np.float32)
-        return np.ascontiguousarray(np.stack([c[:, 0], c[:, 1] - c[:, 0], c[:, 2] - c[:, 0]], axis=1))
+        self._faces = face_records(scene)  # [F, 16] float32
+        self._face_ids = self._faces.view(np.uint32)  # the same memory, read as ids
 
     def _camera(self, intrinsics: Intrinsics) -> _Camera:
         cam = self._cameras.get(intrinsics)
@@ -267,7 +289,7 @@ class Open3DRenderer(Renderer):
                "semseg": np.empty((H, W), dtype=np.uint16), "instance": np.empty((H, W), dtype=np.uint16),
                "normal": np.empty((H, W, 3), dtype=np.float32), "rgb": np.empty((H, W, 3), dtype=np.uint8)}
         self._in_bands(_shade_rows, H, hit["primitive_ids"].numpy(), hit["t_hit"].numpy(), hit["primitive_uvs"].numpy(),
-                hit["primitive_normals"].numpy(), cam.x, cam.y, cam.gain, R, np.float32(self.ambient),
-                self._face_class, self._face_instance, self._color, self._uv, self._texture,
+                       hit["primitive_normals"].numpy(), cam.x, cam.y, cam.gain, R, np.float32(self.ambient),
+                       self._faces, self._face_ids, self._texture,
                        out["depth"], out["semseg"], out["instance"], out["normal"], out["rgb"], out["valid"])
         return {k: out[k] for k in ("valid", *want)}

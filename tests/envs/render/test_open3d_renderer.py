@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +166,16 @@ def test_thread_count_does_not_change_the_image(room_renderer, threads):
     assert len(np.unique(a["instance"])) > 2  # several surfaces, so bands see different content
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_ids_beyond_uint16_are_refused_by_name(room_renderer):
+    scene = room_renderer.scene
+    classes = np.zeros(70001, scene.instance_class.dtype)
+    classes[:len(scene.instance_class)] = scene.instance_class
+    big = dataclasses.replace(scene, face_instance=np.where(scene.face_instance == 1, 70000, scene.face_instance),
+                              instance_class=classes)
+    with pytest.raises(ValueError, match=r"instance ids must be in \[0, 65535\].*renumber"):
+        Open3DRenderer(big, threads=1)
 
 
 def test_shade_threads_must_be_positive(room_renderer):
