@@ -125,8 +125,8 @@ class FrameSource:
         if s not in self._renderers:
             r = self.make_renderer(scene=self.job.scenes[s], threads=self.threads)
             if self.encoding_in_parallel and hasattr(r, "shade_threads"):
-                # the encoder threads take the other cores while this one shades: one band, no waiting
-                # on a band thread they crowd out (bench collect: 0.61-0.64 vs 0.54-0.61 with bands)
+                # the encoder threads take the other cores while this one shades: shading alone, no
+                # waiting on a shading thread they crowd out (bench collect: 0.61-0.64 vs 0.54-0.61)
                 r.shade_threads = 1
             self._renderers[s] = r
         return self._renderers[s]

@@ -15,8 +15,8 @@ Colour is interpolated vertex colour x the nearest atlas texel, shaded by a head
 Why a compiled kernel: the post-processing touches every pixel a dozen ways (labels, normal
 rotation and orientation, two interpolations, a texel fetch, shading, quantisation). As ~40
 numpy passes over the image it cost as much as the ray cast itself; one fused numba loop costs a
-fraction of it (``python -m bench render`` measures the ratio). It runs on bands of rows, one per
-render thread, so the cores Embree used for the cast are not left idle while one of them shades.
+fraction of it (``python -m bench render`` measures the ratio). It runs on chunks of rows shared by the render
+threads, so the cores Embree used for the cast are not left idle while one of them shades.
 Small numpy matmuls are avoided too: a multi-threaded BLAS competing with Embree's threads for the
 cores stalls badly.
 """
@@ -24,8 +24,6 @@ cores stalls badly.
 from __future__ import annotations
 
 import os
-import statistics
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -152,13 +150,6 @@ def _shade_rows(r0, r1, prim, t_hit, bary, pn, x, y, gain, R, ambient, faces, fa
                 rgb[r, c, k] = min(int(a * light + 0.5), 255)
 
 
-def _timed(kernel, r0: int, r1: int, *args) -> float:
-    """Run ``kernel`` on rows [r0, r1) and return when it started (perf_counter)."""
-    start = time.perf_counter()
-    kernel(r0, r1, *args)
-    return start
-
-
 @dataclass
 class _Camera:
     """Per-intrinsics pixel direction tables, d_cam[v, u] = (x[u], y[v], 1)."""
@@ -171,9 +162,9 @@ class _Camera:
 
 class Open3DRenderer(Renderer):
     """Renders ``scene``; ``threads`` is Embree's thread count for building and casting (0 = all cores),
-    ``shade_threads`` the number of row bands the per-pixel kernels run in (None = ``threads``).
+    ``shade_threads`` the number of threads the per-pixel kernel runs on (None = ``threads``).
 
-    The per-pixel kernel runs without the GIL on bands of rows, one band per render thread, and
+    The per-pixel kernel runs without the GIL on chunks of rows shared by the render threads, and
     writes every modality (they all come from the same hit, so asking for fewer saves little);
     ``render`` returns the ones asked for. One renderer serves one thread at a time (it reuses a
     private ray buffer); ``close()`` stops its shading threads.
@@ -194,11 +185,10 @@ class Open3DRenderer(Renderer):
         self._rc = raycasting_scene(scene, self.threads)
         self._build_tables(scene)
         self._cameras: dict[Intrinsics, _Camera] = {}
-        # shading bands; a caller that keeps the other cores busy itself (collect encodes PNGs in
-        # parallel) sets 1, which avoids waiting on a band thread the OS has descheduled
+        # shading threads; a caller that keeps the other cores busy itself (collect encodes PNGs in
+        # parallel) sets 1, which avoids waiting on a shading thread the OS has descheduled
         self.shade_threads = int(shade_threads or self.threads or os.cpu_count() or 1)
-        self._pool: ThreadPoolExecutor | None = None  # started on the first multi-band frame
-        self._row_s, self._wake_s = 1e-5, 1e-4  # per-row shading time, band-thread wake-up (running means)
+        self._pool: ThreadPoolExecutor | None = None  # started on the first frame shaded by several threads
 
     def _build_tables(self, scene: Scene) -> None:
         if scene.texture is not None:
@@ -226,32 +216,33 @@ class Open3DRenderer(Renderer):
             self._cameras[intrinsics] = cam
         return cam
 
-    def _in_bands(self, kernel, height: int, *args) -> None:
-        """``kernel(r0, r1, *args)`` over bands of rows, one per shading thread (kernels hold no GIL).
+    def _shared_rows(self, kernel, height: int, *args) -> None:
+        """``kernel(r0, r1, *args)`` over all rows, shared by ``shade_threads`` threads (kernels hold no GIL).
 
         Embree casts with ``threads`` threads; running the per-pixel kernel on one of them alone
-        left the others idle for a fifth of the frame. A band thread needs ~0.1 ms to wake up, so
-        the calling thread takes the extra rows it can shade meanwhile (both measured as frames go).
-        Every pixel is computed the same way whatever the banding: the output does not depend on it.
+        left the others idle for a fifth of the frame. Rows go out in small chunks to whichever
+        thread is free: the calling thread starts at once while the others take ~0.1 ms to wake,
+        and rows that cost more (a floor full of tiny triangles) do not leave one thread waiting.
+        Every pixel is computed the same way whatever the split: the output does not depend on it.
         """
-        bands = min(self.shade_threads, height)
-        if bands == 1:
+        threads = min(self.shade_threads, height)
+        if threads == 1:
             kernel(0, height, *args)
             return
-        if self._pool is None or self._pool._max_workers < bands - 1:  # first use, or shade_threads raised
+        if self._pool is None or self._pool._max_workers < threads - 1:  # first use, or shade_threads raised
             self.close()
-            self._pool = ThreadPoolExecutor(bands - 1, thread_name_prefix="tst-render")
-        head = min(height - (bands - 1), int(self._wake_s / max(self._row_s, 1e-9)))  # rows shaded while they wake
-        rows = (height - head) // bands  # rows of each band thread
-        main = height - (bands - 1) * rows  # the calling thread's band: [0, main)
-        t0 = time.perf_counter()
-        futures = [self._pool.submit(_timed, kernel, main + i * rows, main + (i + 1) * rows, *args)
-                   for i in range(bands - 1)]
-        kernel(0, main, *args)
-        t1 = time.perf_counter()
-        wake = statistics.median(f.result() - t0 for f in futures)
-        self._row_s += 0.2 * ((t1 - t0) / main - self._row_s)  # moving averages over frames
-        self._wake_s += 0.2 * (wake - self._wake_s)
+            self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="tst-render")
+        chunk = max(1, height // (8 * threads))  # ~8 chunks a thread: balanced to a chunk, few GIL trips
+        starts = iter(range(0, height, chunk))  # shared: next() runs under the GIL, so each chunk goes once
+
+        def work() -> None:
+            for r0 in starts:
+                kernel(r0, min(r0 + chunk, height), *args)
+
+        futures = [self._pool.submit(work) for _ in range(threads - 1)]
+        work()
+        for f in futures:
+            f.result()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -288,7 +279,7 @@ class Open3DRenderer(Renderer):
         out = {"valid": np.empty((H, W), dtype=bool), "depth": np.empty((H, W), dtype=np.float32),
                "semseg": np.empty((H, W), dtype=np.uint16), "instance": np.empty((H, W), dtype=np.uint16),
                "normal": np.empty((H, W, 3), dtype=np.float32), "rgb": np.empty((H, W, 3), dtype=np.uint8)}
-        self._in_bands(_shade_rows, H, hit["primitive_ids"].numpy(), hit["t_hit"].numpy(), hit["primitive_uvs"].numpy(),
+        self._shared_rows(_shade_rows, H, hit["primitive_ids"].numpy(), hit["t_hit"].numpy(), hit["primitive_uvs"].numpy(),
                        hit["primitive_normals"].numpy(), cam.x, cam.y, cam.gain, R, np.float32(self.ambient),
                        self._faces, self._face_ids, self._texture,
                        out["depth"], out["semseg"], out["instance"], out["normal"], out["rgb"], out["valid"])

@@ -7,7 +7,7 @@ from tst.collect.collector import FrameSource
 from tst.envs.render.open3d_renderer import Open3DRenderer
 
 
-def test_renderers_shade_in_one_band_while_png_encoding_takes_the_other_cores():
+def test_renderers_shade_on_one_thread_while_png_encoding_takes_the_other_cores():
     job = SimpleNamespace(scenes=[make_box_room()])
     alone = FrameSource(job, Open3DRenderer, threads=2).renderer(0)
     assert (alone.threads, alone.shade_threads) == (2, 2)

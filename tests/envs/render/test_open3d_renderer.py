@@ -155,15 +155,15 @@ def test_modality_subset_raw_cast_and_bad_input(room_renderer):
 
 @pytest.mark.parametrize("threads", [2, 3])
 def test_thread_count_does_not_change_the_image(room_renderer, threads):
-    """Shading runs in one band of rows per thread; 41 rows split unevenly into 2 or 3 bands."""
+    """Shading runs on chunks of rows shared by the threads; 41 rows split unevenly."""
     K = Intrinsics.from_fov(48, 41, 80.0)
     T = look_at(np.array([3.5, 2.6, 2.0]), np.array([1.0, 0.8, 0.4]))
-    a = room_renderer.render(K, T)  # threads=1: one band on the calling thread
+    a = room_renderer.render(K, T)  # threads=1: all rows on the calling thread
     with Open3DRenderer(room_renderer.scene, threads=threads) as r:
         b = r.render(K, T)
-        assert r._pool is not None and r._pool._max_workers == threads - 1  # the other bands ran on it
+        assert r._pool is not None and r._pool._max_workers == threads - 1  # the other threads came from it
     assert r._pool is None  # close() stopped the shading threads
-    assert len(np.unique(a["instance"])) > 2  # several surfaces, so bands see different content
+    assert len(np.unique(a["instance"])) > 2  # several surfaces, so chunks see different content
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
