@@ -29,7 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from tst.models.adapters import sincos_pos_embed_2d
 from tst.models.vit import create_encoder
-from tst.pretrain.loop import make_optimizer
+from tst.pretrain.loop import make_optimizer, memory_mb
 from tst.pretrain.losses import patch_targets, prepare
 from tst.pretrain.masking import DirichletMasker
 from tst.pretrain.objective import MultiMAE
@@ -206,18 +206,12 @@ def _reference(b: int, device: torch.device):
     return step
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * 4096 / 2**20
-
-
 def _memory_mb(device: torch.device) -> float:
-    """Resident memory (CPU) or the peak CUDA allocation since the last reset (GPU), in MiB."""
+    """``tst pretrain``'s memory figure; on CUDA the peak since the previous call (one per step)."""
+    mb = memory_mb(device)
     if device.type == "cuda":
-        peak = torch.cuda.max_memory_allocated(device) / 2**20
         torch.cuda.reset_peak_memory_stats(device)
-        return peak
-    return _rss_mb()
+    return mb
 
 
 def _matmul_gflops(device: torch.device, dtype: torch.dtype, n: int, reps: int = 10) -> tuple[float, float]:

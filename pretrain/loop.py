@@ -44,6 +44,14 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float, betas: tupl
     return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=betas, fused=True)
 
 
+def memory_mb(device: torch.device) -> float:
+    """Peak CUDA allocation (GPU) or resident set size (CPU), in MiB: what a step's memory is logged as."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    with open("/proc/self/statm") as fh:  # resident set size, pages
+        return int(fh.read().split()[1]) * 4096 / 2**20
+
+
 def sample_index(position: int, n: int, seed: int) -> tuple[int, int]:
     """Global sample position -> (dataset index, epoch). Each epoch is a fresh seeded permutation."""
     epoch, offset = divmod(position, n)

@@ -25,7 +25,15 @@ from tst.dataset import ShardDataset
 from tst.modalities import get_modality
 from tst.models.adapters import grid_size
 from tst.models.vit import create_encoder
-from tst.pretrain.loop import lr_at, make_optimizer, restore_rng, rng_state, sample_index, save_preview
+from tst.pretrain.loop import (
+    lr_at,
+    make_optimizer,
+    memory_mb,
+    restore_rng,
+    rng_state,
+    sample_index,
+    save_preview,
+)
 from tst.pretrain.masking import DirichletMasker
 from tst.pretrain.objective import MultiMAE, check_objective
 from tst.rundir import RunDirError, open_run_dir
@@ -83,13 +91,6 @@ def _num_classes(cfg: DictConfig, modalities: list[str]) -> dict[str, int]:
                          f"for {labels}; pass num_classes=<number of class ids, 0 included>")
     n = max(int(k) for k in vocab) + 1 if isinstance(vocab, dict) else len(vocab)
     return {m: n for m in labels}
-
-
-def _memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    with open("/proc/self/statm") as fh:  # resident set size, pages
-        return int(fh.read().split()[1]) * 4096 / 2**20
 
 
 def run(cfg: DictConfig) -> dict:
@@ -214,7 +215,7 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
 
         if info.is_main and (step % int(cfg.log_every) == 0 or step == 1 or step == int(cfg.steps)):
             row = {"train/loss": losses["loss"], **{f"train/{m}": losses[m] for m in modalities}, "lr": lr,
-                   "samples_per_s": gbatch / dt, "mem_mb": _memory_mb(device)}
+                   "samples_per_s": gbatch / dt, "mem_mb": memory_mb(device)}
             if cfg.grad_clip:
                 row["grad_norm"] = grad_norm
             logger.log(row, step=step)

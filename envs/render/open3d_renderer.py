@@ -15,8 +15,8 @@ Colour is interpolated vertex colour x the nearest atlas texel, shaded by a head
 Why a compiled kernel: the post-processing touches every pixel a dozen ways (labels, normal
 rotation and orientation, two interpolations, a texel fetch, shading, quantisation). As ~40
 numpy passes over the image it cost as much as the ray cast itself; one fused numba loop costs a
-fraction of it (``python -m bench render`` measures the ratio). It runs on chunks of rows shared by the render
-threads, so the cores Embree used for the cast are not left idle while one of them shades.
+fraction of it (``python -m bench render`` measures the ratio). It runs on chunks of rows shared
+by the render threads, so the cores Embree used for the cast are not left idle while one shades.
 Small numpy matmuls are avoided too: a multi-threaded BLAS competing with Embree's threads for the
 cores stalls badly.
 """
@@ -62,9 +62,9 @@ def face_records(scene: Scene) -> np.ndarray:
 
     Columns 0-8: colour (0..1) as (corner 0, corner 1 - corner 0, corner 2 - corner 0), rgb each;
     9-14: atlas position in texels as the same three (u, v) pairs (all zero without a texture: the
-    1x1 white atlas); 15: class id | instance id << 16 as uint32 bits. A hit at Open3D's barycentrics
-    (u, v) reads ``t0 + u t1 + v t2``. On a million-triangle mesh neighbouring pixels hit different
-    faces, so one line per face instead of four separate tables is what keeps shading cheap.
+    1x1 white atlas); 15: class id | instance id << 16 as uint32 bits. On a million-triangle mesh
+    neighbouring pixels hit different faces, so one line per face instead of four separate tables
+    is what keeps shading cheap.
     """
     F = len(scene.faces)
     if scene.vertex_colors is not None:
@@ -238,8 +238,7 @@ class Open3DRenderer(Renderer):
         if threads == 1:
             kernel(0, height, *args)
             return
-        if self._pool is None or self._pool._max_workers < threads - 1:  # first use, or shade_threads raised
-            self.close()
+        if self._pool is None:  # a smaller pool after shade_threads is raised only queues work: still correct
             self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="tst-render")
         chunk = max(1, height // (8 * threads))  # ~8 chunks a thread: balanced to a chunk, few GIL trips
         starts = iter(range(0, height, chunk))  # shared: next() runs under the GIL, so each chunk goes once
