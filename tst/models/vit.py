@@ -26,6 +26,7 @@ from tst.models.adapters import ClassEmbedAdapter, PatchAdapter, grid_size, patc
 # name -> constructor defaults; every size is built by the same class.
 SIZES: dict[str, dict] = {
     "tst_vit_test": dict(patch_size=8, embed_dim=64, depth=2, num_heads=2, img_size=32),
+    "tst_vit_cpu": dict(patch_size=8, embed_dim=192, depth=6, num_heads=3, img_size=64),
     "tst_vit_tiny": dict(patch_size=16, embed_dim=192, depth=12, num_heads=3, img_size=224),
     "tst_vit_small": dict(patch_size=16, embed_dim=384, depth=12, num_heads=6, img_size=224),
     "tst_vit_base": dict(patch_size=16, embed_dim=768, depth=12, num_heads=12, img_size=224),
@@ -93,6 +94,13 @@ class MultiViT(nn.Module):
     # ----------------------------------------------------------------------------------- tokens
     def no_weight_decay(self) -> set[str]:
         return {"global_tokens"} | {f"modality_embed.{m}" for m in self.modalities}
+
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """Parameter groups for timm's optimizer helpers (``param_groups_layer_decay``,
+        ``create_optimizer_v2(layer_decay=…)``): the embeddings are the stem, then one group per
+        block, the final norm last, as timm's ``VisionTransformer`` groups them."""
+        return dict(stem=r"^global_tokens|^modality_embed|^adapters",
+                    blocks=r"^blocks\.(\d+)" if coarse else [(r"^blocks\.(\d+)", None), (r"^norm", (99999,))])
 
     def pos_embed(self, grid_h: int, grid_w: int, device: torch.device) -> torch.Tensor:
         """[1, grid_h*grid_w, D] fixed sin-cos table, cached per grid and device."""
@@ -207,6 +215,12 @@ def _create(name: str, pretrained: bool, **kwargs) -> MultiViT:
 def tst_vit_test(pretrained: bool = False, **kwargs) -> MultiViT:
     """Tiny test size: patch 8, width 64, 2 blocks (for 32-64 px tests)."""
     return _create("tst_vit_test", pretrained, **kwargs)
+
+
+@register_model
+def tst_vit_cpu(pretrained: bool = False, **kwargs) -> MultiViT:
+    """CPU recipe size: patch 8, width 192, 6 blocks, 3 heads (64-96 px; the demo's and sweeps' model)."""
+    return _create("tst_vit_cpu", pretrained, **kwargs)
 
 
 @register_model
