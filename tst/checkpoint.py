@@ -14,10 +14,12 @@ and ``encoder.json`` (model name, constructor arguments, modalities, step, git h
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -33,14 +35,44 @@ class CheckpointError(RuntimeError):
     """A checkpoint or export cannot be used; the message names the file and what to do."""
 
 
+_WRAPPER_PREFIXES = ("_orig_mod.", "module.")
+
+
 def clean_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Drop the wrappers' prefixes (``torch.compile``'s ``_orig_mod.``, DDP's ``module.``)."""
+    """Drop the wrappers' leading prefixes (``torch.compile``'s ``_orig_mod.``, DDP's ``module.``,
+    nested in any order); a ``module.`` inside a key (``blocks.0.submodule.w``) is a real name and stays."""
     out = {}
     for k, v in state.items():
-        for prefix in ("_orig_mod.", "module."):
-            k = k.replace(prefix, "")
+        while k.startswith(_WRAPPER_PREFIXES):
+            k = k.removeprefix("_orig_mod.").removeprefix("module.")
         out[k] = v
     return out
+
+
+def non_finite_keys(state: dict[str, torch.Tensor]) -> list[str]:
+    """Names of floating-point tensors holding NaN or inf."""
+    return [k for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
+            and not bool(torch.isfinite(v).all())]
+
+
+def _refuse_non_finite(state: dict[str, torch.Tensor], path: Path) -> None:
+    bad = non_finite_keys(state)
+    if bad:
+        raise CheckpointError(f"refusing to write {path}: {len(bad)} tensor(s) hold non-finite values "
+                              f"({', '.join(bad[:5])}{', …' if len(bad) > 5 else ''}); training diverged. "
+                              f"Lower lr (or check the data) and restart from the last good checkpoint")
+
+
+def _write_error(what: str, path: Path, e: BaseException) -> CheckpointError:
+    """A failed write (full disk, lost permission) as one sentence naming the file and the fix."""
+    reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).strip().splitlines()[0]
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2**20:.0f} MiB free there"
+    except OSError:
+        free = "free space unknown"
+    return CheckpointError(f"cannot write the {what} {path} ({reason}; {free}): the disk is probably full or not "
+                           f"writable. Any previous {path.name} is intact; free space or choose another out=<dir>, "
+                           f"then rerun with resume=true")
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -59,13 +91,15 @@ def save_checkpoint(path: str | Path, *, model: nn.Module, model_name: str, moda
                     rng: dict | None = None, data_position: int = 0, extra: dict | None = None) -> Path:
     """Write a training checkpoint atomically; ``model`` may be wrapped (saved keys are clean)."""
     path = Path(path)
+    weights = clean_state_dict(unwrap(model).state_dict())
+    _refuse_non_finite(weights, path)
     state = {
         "format_version": FORMAT_VERSION,
         "model_name": model_name,
         "modalities": list(modalities),
         "step": int(step),
         "data_position": int(data_position),
-        "model": clean_state_dict(unwrap(model).state_dict()),
+        "model": weights,
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "schedule": schedule,
         "rng": rng,
@@ -73,8 +107,11 @@ def save_checkpoint(path: str | Path, *, model: nn.Module, model_name: str, moda
         "git": git_hash(),
         **(extra or {}),
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+    except (OSError, RuntimeError) as e:  # a full disk reaches torch.save as "inline_container.cc … unexpected pos"
+        raise _write_error("checkpoint", path, e) from e
     return path
 
 
@@ -83,10 +120,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+    try:  # weights_only: a checkpoint is plain data; unpickling arbitrary objects would run their code
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"checkpoint {path} cannot be read ({e}); it may be from another program") from e
+        raise CheckpointError(f"checkpoint {path} cannot be read with weights_only=True "
+                              f"({str(e).strip().splitlines()[0]}); it may be truncated, from another program, or "
+                              f"hold pickled objects tst does not load") from e
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         got = state.get("format_version") if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"checkpoint {path} has format_version {got!r}; this tst reads {FORMAT_VERSION}")
@@ -111,8 +150,12 @@ def export_encoder(path: str | Path, encoder: nn.Module, *, model_name: str, ste
     weights, info_file = _export_paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in clean_state_dict(enc.state_dict()).items()}
-    with atomic_path(weights) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": EXPORT_FORMAT, "model_name": model_name})
+    _refuse_non_finite(tensors, weights)
+    try:
+        with atomic_path(weights) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": EXPORT_FORMAT, "model_name": model_name})
+    except (OSError, RuntimeError) as e:
+        raise _write_error("encoder export", weights, e) from e
     info = {"format": EXPORT_FORMAT, "format_version": FORMAT_VERSION, "model_name": model_name,
             "model_kwargs": enc.model_kwargs, "modalities": list(enc.modalities), "patch_size": enc.patch_size,
             "embed_dim": enc.embed_dim, "step": step, "git": git_hash(),
@@ -137,11 +180,19 @@ def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> tuple[
     if info.get("format") != EXPORT_FORMAT:
         raise CheckpointError(f"{info_file} is not a tst encoder export (format={info.get('format')!r})")
     encoder = create_encoder(info["model_name"], **info["model_kwargs"])
-    result = encoder.load_state_dict(load_file(str(weights)), strict=False)
+    result = encoder.load_state_dict(_load_safetensors(weights), strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(f"{weights} does not match {info['model_name']}: missing {result.missing_keys}, "
                               f"unexpected {result.unexpected_keys}")
     return encoder.to(device).eval(), info
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path} cannot be read as safetensors ({e}): the file is truncated or corrupted. "
+                              f"Copy it again, or re-export it (tst pretrain writes <run dir>/export)") from e
 
 
 # ------------------------------------------------------------------------------- init from file
@@ -171,9 +222,14 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"init file {path} does not exist (give an encoder export directory, a "
                               f".safetensors file, or a timm-compatible .pth/.pt state dict)")
     if p.suffix == ".safetensors":
-        state = load_file(str(p))
+        state = _load_safetensors(p)
     else:
-        state = torch.load(p, map_location="cpu", weights_only=False)
+        try:  # weights_only: a file from elsewhere must not run code when it is read
+            state = torch.load(p, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise CheckpointError(f"{p} cannot be loaded with weights_only=True ({str(e).strip().splitlines()[0]}): "
+                                  f"it is truncated, not a torch file, or holds pickled objects, which tst does "
+                                  f"not run. Give a plain state dict (.pth/.pt) or a .safetensors file") from e
         for key in ("model", "state_dict"):
             if isinstance(state, dict) and isinstance(state.get(key), dict):
                 state = state[key]
