@@ -39,6 +39,7 @@ from tst.pretrain.objective import MultiMAE, check_objective
 from tst.rundir import RunDirError, open_run_dir
 from tst.runlog import make_logger
 from tst.shards import read_manifest
+from tst.timm_export import export_timm
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -232,7 +233,8 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
     result: dict = {}
     if info.is_main:
         export = export_encoder(run_path / "export", model.encoder, model_name=cfg.model.name, step=step,
-                                extra={"objective": cfg.objective.name, "image_size": size})
+                                extra={"objective": cfg.objective.name, "image_size": size,
+                                       "timm": export_timm(run_path / "export", model.encoder, cfg.model.name)})
         rates_sorted = sorted(rates)
         metrics = {"pretrain/steps": step,
                    **({"pretrain/loss": last["loss"], **{f"pretrain/{m}": last[m] for m in modalities}} if last else {}),

@@ -43,6 +43,7 @@ def test_run_writes_checkpoint_export_metrics_log_and_previews(tmp_path, data):
     assert state["modalities"] == ["rgb", "depth", "normal"] and state["config"]["lr"] == 3e-4
     enc, info = load_encoder(res["export"])
     assert info["step"] == 2 and info["modalities"] == ["rgb", "depth", "normal"]
+    assert info["timm"]["model"] == "vit_tiny_patch16_224" and (rd / "export" / "timm.safetensors").is_file()
     for k, v in enc.state_dict().items():
         assert torch.equal(v, state["model"][f"encoder.{k}"]), k
     feats = enc.forward_intermediates(torch.randn(1, 3, 32, 32), indices=2, intermediates_only=True)
