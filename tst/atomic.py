@@ -1,7 +1,9 @@
 """Atomic file writes: a reader (or a resumed run) never sees half a file.
 
 Everything that must survive an interruption (shards, checkpoints, metrics, manifests) is written
-to a temporary name in the same directory, flushed, and renamed over the target in one step.
+to a temporary name in the same directory, flushed, and renamed over the target in one step. The
+file gets the mode a plain ``open()`` would give it (0666 less the umask), not mkstemp's private 0600,
+so a split or a run shared with colleagues is readable by them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+
+def umask() -> int:
+    """The process umask, read without changing it (``os.umask`` can only be read by setting it,
+    which would race with other threads creating files)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    old = os.umask(0o022)  # no /proc (macOS): the classic read-by-setting
+    os.umask(old)
+    return old
 
 
 @contextmanager
@@ -27,6 +44,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -2,13 +2,20 @@
 the stage's artefacts (contract: every stage writes these and honours ``out=`` and ``resume=``).
 
 Re-using a directory is explicit: the same config continues (resume), a different config is refused
-with the differing keys listed, unless ``overwrite=true`` (replace) is given.
+with the differing keys listed, unless ``overwrite=true`` (replace) is given. A run that never started
+(it failed validation after config.yaml was written: nothing but RunDir's own files is there) is
+replaced by the corrected command. One process at a time owns a run directory: it holds an flock on
+``.tst.lock`` (released when the RunDir is dropped or the process dies); a second one is refused
+naming the holder's PID.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +29,60 @@ from tst.provenance import provenance
 VOLATILE_KEYS = ("out", "resume", "overwrite", "logger", "workers", "preview", "progress")
 
 
+LOCK_NAME = ".tst.lock"
+# What a run writes before its first real work: a directory holding only these never started.
+_STARTUP = {"config.yaml", "provenance.json", "log.jsonl", "wandb", LOCK_NAME}
+_HELD: dict[str, list[int]] = {}  # resolved run dir -> [lock fd, RunDirs of this process using it]
+
+
 class RunDirError(RuntimeError):
     """The run directory cannot be used as asked; the message says why and what to pass instead."""
+
+
+def _lock(path: Path) -> str:
+    """Take (or share, within this process) the run directory's lock; refuse if another process holds it."""
+    key = str(path.resolve())
+    if key in _HELD:
+        _HELD[key][1] += 1
+        return key
+    fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode(errors="replace").split()
+        os.close(fd)
+        raise RunDirError(f"{path} is in use by process {holder[0] if holder else '<unknown>'} (it holds "
+                          f"{path / LOCK_NAME}); wait for it to finish, stop it, or choose another out=<dir>") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()} {os.uname().nodename}\n".encode(), 0)
+    _HELD[key] = [fd, 1]
+    return key
+
+
+def _unlock(key: str) -> None:
+    held = _HELD.get(key)
+    if held is None:
+        return
+    held[1] -= 1
+    if held[1] == 0:
+        del _HELD[key]
+        os.close(held[0])  # closing the last descriptor releases the flock
+
+
+def _never_started(path: Path) -> bool:
+    """Only RunDir's own files, and a log without rows: the stage failed before doing any work."""
+    if any(p.name not in _STARTUP for p in path.iterdir()):
+        return False
+    log = path / "log.jsonl"
+    return not log.is_file() or not log.read_text().strip()
+
+
+def _clear(path: Path) -> None:
+    """Empty the directory but keep the lock file we hold."""
+    for p in path.iterdir():
+        if p.name == LOCK_NAME:
+            continue
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
 
 def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
@@ -57,12 +116,28 @@ class RunDir:
         self.config = config
         self.resumed = False
         cfg_file = self.path / "config.yaml"
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            key = _lock(self.path)
+        except OSError as e:
+            raise RunDirError(f"cannot create the run directory {self.path}: {e.strerror or e}"
+                              f"{f' ({e.filename})' if e.filename else ''}. Choose a writable out=<dir> with "
+                              f"free space.") from e
+        self._release = weakref.finalize(self, _unlock, key)
+        try:
+            self._open(cfg_file, config, resume, overwrite, seed, may_differ)
+        except BaseException:
+            self._release()
+            raise
+
+    def _open(self, cfg_file: Path, config: dict, resume: bool, overwrite: bool, seed: int | None,
+              may_differ: tuple[str, ...]) -> None:
         if cfg_file.exists():
             old = yaml.safe_load(cfg_file.read_text()) or {}
             ignore = VOLATILE_KEYS + tuple(may_differ if resume else ())
             diff = config_diff(_strip(old, ignore), _strip(config, ignore))
-            if overwrite:
-                shutil.rmtree(self.path)
+            if overwrite or (diff and _never_started(self.path)):
+                _clear(self.path)
             elif diff:
                 shown = ", ".join(f"{k}: {_get(old, k)!r} -> {_get(config, k)!r}" for k in diff[:12])
                 raise RunDirError(
@@ -71,18 +146,21 @@ class RunDir:
                     f"another out=<dir>.")
             else:
                 self.resumed = True
-        elif self.path.exists() and any(self.path.iterdir()) and not overwrite:
-            raise RunDirError(f"{self.path} exists and is not a tst run directory (no config.yaml); "
-                              f"choose another out=<dir> or pass overwrite=true")
-        elif self.path.exists() and overwrite:
-            shutil.rmtree(self.path)
+        elif any(p.name != LOCK_NAME for p in self.path.iterdir()):
+            if not overwrite:
+                raise RunDirError(f"{self.path} exists and is not a tst run directory (no config.yaml); "
+                                  f"choose another out=<dir> or pass overwrite=true")
+            _clear(self.path)
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
             write_text(cfg_file, yaml.safe_dump(config, sort_keys=False))
             write_json(self.path / "provenance.json", provenance(seed))
         except OSError as e:
             raise RunDirError(f"cannot write the run directory {self.path}: {e.strerror or e}. "
                               f"Choose a writable out=<dir> with free space.") from e
+
+    def release(self) -> None:
+        """Give up the lock now (it is also released when this object is dropped)."""
+        self._release()
 
     def file(self, name: str) -> Path:
         return self.path / name

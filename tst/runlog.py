@@ -37,6 +37,19 @@ class RunLogger:
         if self._wandb is not None:
             self._wandb.log(values, step=step)
 
+    def drop_after(self, step: int) -> None:
+        """Forget rows past ``step``: a run resumed from its step-``step`` checkpoint replays those
+        steps and logs them again, and a reader plotting the file would get a zig-zag."""
+        self._fh.flush()
+        rows = self.path.read_text().splitlines(keepends=True)
+        keep = [r for r in rows if _step(r) <= step]
+        if len(keep) != len(rows):
+            from tst.atomic import write_text
+
+            self._fh.close()
+            write_text(self.path, "".join(keep))
+            self._fh = open(self.path, "a", buffering=1)
+
     def summary(self, values: dict[str, Any]) -> None:
         if self._wandb is not None:
             self._wandb.summary.update(values)
@@ -52,6 +65,14 @@ class RunLogger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _step(row: str) -> float:
+    """A log row's step (0 when it has none); a line cut short by a kill counts as past every step."""
+    try:
+        return json.loads(row).get("step") or 0
+    except ValueError:
+        return float("inf")
 
 
 def make_logger(cfg: Any, run_dir: str | Path, name: str | None = None) -> RunLogger:

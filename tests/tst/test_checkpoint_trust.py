@@ -110,3 +110,18 @@ def test_our_checkpoints_load_with_weights_only(tmp_path):
     state = load_checkpoint(tmp_path / "ckpt.pt")
     assert state["rng"]["masker"] == rng["masker"]
     assert torch.equal(state["rng"]["torch"], rng["torch"])
+
+
+def test_checkpoints_and_exports_follow_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        enc = create_encoder("tst_vit_test")
+        save_checkpoint(tmp_path / "ckpt.pt", model=enc, model_name="tst_vit_test", modalities=["rgb"], step=1,
+                        config={})
+        export_encoder(tmp_path / "export", enc, model_name="tst_vit_test", step=1)
+    finally:
+        os.umask(old)
+    for f in ("ckpt.pt", "export/encoder.safetensors", "export/encoder.json"):
+        assert oct((tmp_path / f).stat().st_mode & 0o777) == "0o644", f

@@ -24,7 +24,7 @@ def test_same_config_reopens_and_volatile_keys_do_not_count(tmp_path):
 
 
 def test_different_config_is_refused_with_the_differing_keys(tmp_path):
-    RunDir(tmp_path, {"frames": 10, "scene": {"seed": 1}})
+    RunDir(tmp_path, {"frames": 10, "scene": {"seed": 1}}).write_metrics({"collect/frames": 10})  # it ran
     with pytest.raises(RunDirError, match=r"scene\.seed: 1 -> 2.*overwrite=true"):
         RunDir(tmp_path, {"frames": 10, "scene": {"seed": 2}})
     rd = RunDir(tmp_path, {"frames": 10, "scene": {"seed": 2}}, overwrite=True)
@@ -32,7 +32,7 @@ def test_different_config_is_refused_with_the_differing_keys(tmp_path):
 
 
 def test_resume_may_change_only_the_named_keys(tmp_path):
-    RunDir(tmp_path, {"frames": 10, "seed": 0})
+    RunDir(tmp_path, {"frames": 10, "seed": 0}).write_metrics({"collect/frames": 10})
     assert RunDir(tmp_path, {"frames": 20, "seed": 0}, resume=True, may_differ=("frames",)).resumed
     with pytest.raises(RunDirError, match="seed"):
         RunDir(tmp_path, {"frames": 20, "seed": 1}, resume=True, may_differ=("frames",))
@@ -47,3 +47,61 @@ def test_unwritable_out_is_a_clear_error(tmp_path):
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(RunDirError, match="writable out=<dir>"):
         RunDir(tmp_path / "file.txt" / "run", {"a": 1})
+
+
+def test_a_run_that_never_started_is_replaced_by_its_corrected_retry(tmp_path):
+    """A typo found after config.yaml was written (scene.path, data=…) must not block the fixed command."""
+    RunDir(tmp_path / "run", {"scene": {"path": "/no/such/scene.glb"}})
+    (tmp_path / "run" / "log.jsonl").write_text("")  # a logger opened, nothing logged
+    rd = RunDir(tmp_path / "run", {"scene": {"path": "/real/scene.glb"}})
+    assert not rd.resumed
+    assert yaml.safe_load((tmp_path / "run/config.yaml").read_text())["scene"]["path"] == "/real/scene.glb"
+    (tmp_path / "run" / "shard-000000.tar").write_bytes(b"x")  # it started: now a changed config is refused
+    with pytest.raises(RunDirError, match=r"scene\.path"):
+        RunDir(tmp_path / "run", {"scene": {"path": "/other.glb"}})
+
+
+def test_files_follow_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        rd = RunDir(tmp_path / "run", {"a": 1})
+        rd.write_metrics({"x/y": 1.0})
+        for name in ("config.yaml", "provenance.json", "metrics.json"):
+            assert oct((tmp_path / "run" / name).stat().st_mode & 0o777) == "0o644", name
+        os.umask(0o077)
+        rd.write_metrics({"x/y": 2.0})
+        assert oct((tmp_path / "run" / "metrics.json").stat().st_mode & 0o777) == "0o600"
+    finally:
+        os.umask(old)
+
+
+_HOLD = """
+import sys, time
+from tst.rundir import RunDir
+rd = RunDir(sys.argv[1], {"a": 1})
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_second_process_is_refused_naming_the_holder_pid(tmp_path):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(tmp_path / "run")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        second = subprocess.run([sys.executable, "-c", "import sys; from tst.rundir import RunDir; "
+                                 "RunDir(sys.argv[1], {'a': 1})", str(tmp_path / "run")],
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode != 0
+        assert f"process {holder.pid}" in second.stderr and "RunDirError" in second.stderr
+        with pytest.raises(RunDirError, match=rf"in use by process {holder.pid}.*another out=<dir>"):
+            RunDir(tmp_path / "run", {"a": 1}, overwrite=True)  # not even overwrite may take it
+    finally:
+        holder.kill()
+        holder.wait()
+    assert RunDir(tmp_path / "run", {"a": 1}).resumed  # the lock dies with its process
+    assert RunDir(tmp_path / "run", {"a": 1}).resumed  # and this process may reopen its own run
