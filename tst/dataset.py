@@ -7,6 +7,16 @@ and splits them across DataLoader workers and DDP ranks, which is what scales to
 Both decode with ``tst.shards`` and convert to tensors with ``to_tensors``: rgb float32 [3, H, W]
 in [0, 1], depth float32 [1, H, W] metres, normal float32 [3, H, W], edges float32 [1, H, W] in
 {0, 1}, semseg / instance int64 [H, W]; ``meta`` (and ``caption``) stay plain Python objects.
+
+``ShardDataset`` keeps members as stored (uint8 / uint16) until the end: its ``augment`` crops and
+resizes those small integer arrays, and only the kept pixels are converted to float (issue 13).
+It is what every stage reads through (``tst.loader``). Why random access rather than streaming:
+the byte-range index is tar headers only (~100 bytes a sample, so 100k views is ~10 MB), a lookup
+is one seek, and it lets the sample at every global position be a pure function of
+(seed, epoch, position) — which is what makes a killed run resume on the same loss curve, bit for
+bit, and DDP ranks read disjoint positions without coordination. A shuffle buffer cannot resume
+mid-epoch without replaying it. ``ShardStream`` stays for one-pass reads of splits too large to
+index (or on storage without seeks).
 """
 
 from __future__ import annotations
@@ -21,6 +31,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
+from tst.augment import AlignedAugment
+from tst.modalities import DEPTH_PNG_SCALE, NORMAL_PNG_SCALE
 from tst.shards import ShardError, decode_member, iter_shard, list_shards
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
@@ -28,7 +40,8 @@ _PLAIN = ("meta", "caption")  # members that stay Python objects, collated as li
 
 
 def to_tensors(sample: dict[str, Any], modalities: Sequence[str]) -> dict[str, Any]:
-    """Decoded numpy members -> the tensor layout above, keeping only ``modalities`` (+ meta, key)."""
+    """Decoded (or stored: uint16 depth, uint8 normal) numpy members -> the tensor layout above,
+    keeping only ``modalities`` (+ meta, key)."""
     out: dict[str, Any] = {"__key__": sample["__key__"]}
     for name in dict.fromkeys([*modalities, "meta"]):
         if name not in sample:
@@ -38,6 +51,11 @@ def to_tensors(sample: dict[str, Any], modalities: Sequence[str]) -> dict[str, A
             out[name] = v
         elif name == "rgb":
             out[name] = torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1))).float().div_(255.0)  # [3, H, W]
+        elif name == "depth" and v.dtype == np.uint16:  # stored millimetres, same float32 ops as decode_depth
+            out[name] = torch.from_numpy(v).float().div_(DEPTH_PNG_SCALE)[None]  # [1, H, W]
+        elif name == "normal" and v.dtype == np.uint8:  # stored (n+1)/2*255, as decode_normal
+            out[name] = (torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1))).float()
+                         .div_(NORMAL_PNG_SCALE).mul_(2.0).sub_(1.0))  # [3, H, W]
         elif name == "edges":
             out[name] = torch.from_numpy((v > 0).astype(np.float32))[None]  # [1, H, W] in {0, 1}
         elif name in ("semseg", "instance"):
@@ -71,17 +89,20 @@ def _check_modalities(have: set[str], wanted: Sequence[str], where: str) -> None
 class ShardDataset(Dataset):
     """Map-style dataset over a split directory: ``ds[i]`` decodes sample ``i`` only.
 
+    ``ds[(i, epoch)]`` is sample ``i`` with the ``augment`` draw of that epoch (what ``tst.loader``
+    asks for); ``augment`` runs on the stored arrays, ``transform`` afterwards on the tensors.
+
     ``on_error="raise"`` fails on a corrupted shard or member naming both; ``"warn"`` skips what
     cannot be read with a warning (unreadable tails while indexing; an undecodable sample is
     replaced by the next readable one).
     """
 
     def __init__(self, split_dir: str | Path, modalities: Sequence[str], transform: Transform | None = None,
-                 on_error: str = "raise") -> None:
+                 on_error: str = "raise", augment: AlignedAugment | None = None) -> None:
         if on_error not in ("raise", "warn"):
             raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
         self.split_dir, self.modalities = Path(split_dir), tuple(modalities)
-        self.transform, self.on_error = transform, on_error
+        self.transform, self.on_error, self.augment = transform, on_error, augment
         # one entry per sample: (shard path, key, {member suffix: (offset, size)})
         self.index: list[tuple[Path, str, dict[str, tuple[int, int]]]] = []
         for shard in list_shards(self.split_dir):
@@ -135,12 +156,13 @@ class ShardDataset(Dataset):
                 try:
                     if len(data) != size:
                         raise ValueError("member is cut short")
-                    sample[modality] = decode_member(suffix, data)
+                    sample[modality] = decode_member(suffix, data, stored=True)
                 except Exception as e:
                     raise ShardError(f"shard {shard}: member {key}.{suffix} cannot be decoded ({e})") from e
         return sample
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
+        i, epoch = item if isinstance(item, tuple) else (item, None)
         for j in range(len(self.index)):
             idx = (i + j) % len(self.index)
             try:
@@ -150,6 +172,8 @@ class ShardDataset(Dataset):
                     raise
                 warnings.warn(f"{e} — using the next readable sample", stacklevel=2)
                 continue
+            if self.augment is not None:
+                sample = self.augment(sample, epoch=epoch)
             out = to_tensors(sample, self.modalities)
             return self.transform(out) if self.transform is not None else out
         raise ShardError(f"no sample of {self.split_dir} can be decoded")
@@ -163,6 +187,8 @@ def _rank_and_world() -> tuple[int, int]:
 
 class ShardStream(IterableDataset):
     """Stream a split shard by shard; each (rank, DataLoader worker) reads a disjoint set of shards.
+
+    For one-pass reads only; training reads through ``ShardDataset`` (see the module docstring).
 
     Shards are shuffled per epoch from ``(seed, epoch)`` and samples pass through a shuffle buffer
     of ``shuffle_buffer`` samples (0 = stored order), so memory is bounded by the buffer, not the split.

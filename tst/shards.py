@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from tst.modalities import decode_depth, decode_normal, encode_depth, encode_normal
-from tst.png import encode_png
+from tst.png import decode_png, encode_png
 
 SHARD_PATTERN = "shard-{:06d}.tar"
 _SHARD_RE = re.compile(r"^shard-(\d{6})\.tar$")
@@ -69,19 +69,28 @@ def encode_sample(sample: dict[str, Any], rgb_format: str = "png") -> dict[str, 
 
 
 # ---------------------------------------------------------------------------------------- decode
-def decode_member(suffix: str, data: bytes) -> Any:
-    """Inverse of encode_member: depth -> float32 metres, normal -> float32 [-1, 1], labels -> uint16."""
+def decode_member(suffix: str, data: bytes, stored: bool = False) -> Any:
+    """Inverse of encode_member: depth -> float32 metres, normal -> float32 [-1, 1], labels -> uint16.
+
+    ``stored=True`` stops at the array as stored (uint16 millimetres, uint8 ``(n+1)/2*255``): what
+    the loader crops and resizes before it converts only the pixels it keeps to float.
+    """
     modality, _, ext = suffix.rpartition(".")
     if ext == "json":
         return json.loads(data)
     if ext == "npy":
         return np.load(io.BytesIO(data), allow_pickle=False)
     if ext in ("png", "jpg", "jpeg"):
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise ValueError("not a decodable image")
-        if img.ndim == 3 and img.shape[2] == 3:
-            img = img[:, :, ::-1].copy()
+        if ext == "png":
+            img = decode_png(data)  # RGB(A) order
+        else:
+            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+            if img is None:
+                raise ValueError("not a decodable image")
+            if img.ndim == 3 and img.shape[2] == 3:
+                img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        if stored:
+            return img
         if modality == "depth":
             return decode_depth(img)
         if modality == "normal":

@@ -95,3 +95,56 @@ def test_bad_arguments_fail_early():
     s["semseg"] = s["semseg"][:8]
     with pytest.raises(ValueError, match="not pixel-aligned"):
         AlignedAugment(8)(s)
+
+
+def _stored(s: dict) -> dict:
+    """The tensor pattern as ShardDataset hands it to augment: [H, W, C] arrays in the stored dtypes."""
+    import numpy as np
+
+    return {"rgb": (s["rgb"].permute(1, 2, 0) * 255).round().numpy().astype(np.uint8),
+            "depth": (s["depth"][0] * 1000).round().numpy().astype(np.uint16),
+            "normal": ((s["normal"].permute(1, 2, 0) + 1) / 2 * 255).round().numpy().astype(np.uint8),
+            "semseg": s["semseg"].numpy().astype(np.uint16), "meta": s["meta"], "__key__": s["__key__"]}
+
+
+@pytest.mark.parametrize("size", [12, 24, (10, 14)])
+def test_stored_array_path_matches_the_tensor_path(size):
+    """Same draw, same crop box and flip; nearest modalities identical, rgb within a resampling step."""
+    from tst.dataset import to_tensors
+
+    s = _pattern(32, 32)
+    aug = AlignedAugment(size=size, scale=(0.3, 1.0), hflip=0.5, seed=4)
+    flips = set()
+    for epoch in range(6):
+        st = aug(_stored(s), epoch=epoch)
+        arr = to_tensors(st, ["rgb", "depth", "normal", "semseg"])
+        ten = aug(s, epoch=epoch)
+        flips.add(st["meta"]["augment"].get("hflip", False))
+        assert st["meta"] == ten["meta"]  # same box, same flip, same intrinsics
+        assert torch.equal(arr["semseg"], ten["semseg"])
+        torch.testing.assert_close(arr["depth"], ten["depth"], atol=1e-6, rtol=0)
+        torch.testing.assert_close(arr["normal"], ten["normal"], atol=1 / 255 + 1e-6, rtol=0)
+        assert (arr["rgb"] - ten["rgb"]).abs().mean() < 0.02
+    assert flips == {True, False}  # both branches ran
+
+
+def test_stored_normal_flip_is_exact_negation_of_x():
+    import numpy as np
+
+    from tst.augment import hflip_arrays
+    from tst.dataset import to_tensors
+
+    v = np.random.default_rng(0).integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    before = to_tensors({"__key__": "k", "normal": v}, ["normal"])["normal"]
+    after = to_tensors(hflip_arrays({"__key__": "k", "normal": v}), ["normal"])["normal"]
+    torch.testing.assert_close(after[0], -before[0].flip(-1), atol=1e-6, rtol=0)
+    assert torch.equal(after[1:], before[1:].flip(-1))
+
+
+def test_nearest_index_picks_pixel_centres():
+    from tst.augment import nearest_index
+
+    assert nearest_index(4, 8).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert nearest_index(8, 4).tolist() == [1, 3, 5, 7]
+    assert nearest_index(3, 3).tolist() == [0, 1, 2]
+    assert nearest_index(224, 181).max() == 223 and nearest_index(181, 224).max() == 180
