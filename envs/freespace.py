@@ -7,25 +7,37 @@ and exact point-to-mesh distances on one Open3D ``RaycastingScene``.
 
 Three tests decide whether a point is free:
 
-- **outside** the building: with ``scene.rooms``, the point is in no room polygon between that
-  room's floor and ceiling; without rooms, a ray in one of several horizontal directions, or up,
-  or down, escapes further than ``max_dist`` (the point is not enclosed). Open scenes (a block-out
-  floor with furniture, a scan without walls or ceiling) pass ``enclosed=False``: then only the
-  ray down must find a floor;
-- **inside** geometry: most rays from the point in a fixed set of directions hit the BACK of a
-  triangle (closed objects are wound with normals pointing out, rooms with normals pointing in);
+- **outside** the space: with ``scene.rooms``, the point is in no room polygon between that
+  room's floor and ceiling. Without rooms it depends on whether the scene is *enclosed*:
+  an enclosed scene (a modelled building) needs every ray (16 horizontal, up, down) to hit
+  within ``max_dist``; an *open* scene (real scans: no ceiling, holes in floor and walls; a
+  block-out floor; a room with an open side) needs an upward-facing floor under the point — the
+  floor's footprint is the scanned area. ``enclosed="auto"`` decides from probes over the floor:
+  when more than ``OPEN_FRACTION`` of them see a ray escape, the scene is open (logged);
+- **inside** geometry: along each of 15 rays the hits are walked outwards with +1 for leaving a
+  surface (its back) and -1 for entering one (its front), coincident hits taken exits first (touching
+  parts share faces: a plinth on the floor, a blanket on a mattress); a ray votes "inside" when that running winding count ever exceeds 0
+  (the point left more closed objects than it entered). A majority of votes means inside. Unlike
+  "the first hit is a back face", this holds inside overlapping or touching parts (a mattress on
+  a frame under a blanket) and is unaffected by the room around the object;
 - **too close**: the distance to the nearest surface is below the clearance.
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import open3d as o3d
 from scipy import ndimage
 
 from tst.envs.render.base import check_cam_to_world
-from tst.envs.render.open3d_renderer import INVALID_ID, face_normals, raycasting_scene
+from tst.envs.render.open3d_renderer import face_normals, raycasting_scene
 from tst.envs.scene import Room, Scene
+
+log = logging.getLogger(__name__)
+OPEN_FRACTION = 0.05  # auto: open when more floor probes than this see an enclosure ray escape
+ENCLOSED_CHOICES = ("auto", "true", "false")
 
 
 class NoFreeSpaceError(RuntimeError):
@@ -70,18 +82,55 @@ def _polygon_area(p: np.ndarray) -> float:
     return float(abs(np.dot(p[:, 0], np.roll(p[:, 1], -1)) - np.dot(p[:, 1], np.roll(p[:, 0], -1))) / 2)
 
 
+def parse_enclosed(value: bool | str | None) -> bool | None:
+    """``freespace.enclosed`` as given (auto | true | false, or a bool) -> True, False or None (auto)."""
+    if value is None or isinstance(value, bool):
+        return value
+    key = str(value).strip().lower()
+    if key not in ENCLOSED_CHOICES:
+        raise ValueError(f"freespace.enclosed={value!r} is invalid; choose one of {list(ENCLOSED_CHOICES)} "
+                         f"(auto decides from rays escaping over the floor)")
+    return None if key == "auto" else key == "true"
+
+
 class FreeSpace:
-    def __init__(self, scene: Scene, threads: int = 0, max_dist: float = 30.0, enclosed: bool = True):
+    def __init__(self, scene: Scene, threads: int = 0, max_dist: float = 30.0, enclosed: bool | str = "auto"):
         self.scene = scene
         self.threads = int(threads)
         self.max_dist = float(max_dist)
-        self.enclosed = bool(enclosed)
         self._rc = raycasting_scene(scene, self.threads)
-        down = np.array([[0, 0, -1]], dtype=np.float32)
-        self._enclose_dirs = (np.concatenate([_horizontal_dirs(16), [[0, 0, 1]], down]).astype(np.float32)
-                              if self.enclosed else down)
+        self._enclose_dirs = np.concatenate([_horizontal_dirs(16), [[0, 0, 1]], [[0, 0, -1]]]).astype(np.float32)
         self._vote_dirs = _sphere_dirs(15)
-        self._face_nz = face_normals(scene)[:, 2]  # [F] z of each face's unit normal
+        self._normals = face_normals(scene)  # [F, 3] unit normals from the winding
+        self._face_nz = self._normals[:, 2]  # [F] z of each face's unit normal
+        choice = parse_enclosed(enclosed)
+        self.escape_fraction: float | None = None
+        if scene.rooms:
+            self.enclosed, why = True, f"{len(scene.rooms)} room outlines bound it"
+        elif choice is not None:
+            self.enclosed, why = choice, "set by freespace.enclosed"
+        else:
+            self.escape_fraction = self._probe_escapes()
+            self.enclosed = self.escape_fraction <= OPEN_FRACTION
+            why = (f"auto: rays escape from {self.escape_fraction:.0%} of floor probes "
+                   f"(open above {OPEN_FRACTION:.0%}; override with freespace.enclosed=true|false)")
+        self.mode = "rooms" if scene.rooms else ("enclosed" if self.enclosed else "open")
+        log.info("free space of scene %r: %s (%s)", scene.scene_id,
+                 {"rooms": "inside room outlines", "enclosed": "enclosed: every ray must hit",
+                  "open": "open: positions over the floor"}[self.mode], why)
+
+    def _probe_escapes(self, k: int = 24) -> float:
+        """Fraction of up to k*k probes over the floor (1.2 m up, below the top) whose enclosure rays escape."""
+        lo, hi = self.scene.bounds
+        xy = np.stack(np.meshgrid(np.linspace(lo[0], hi[0], k + 2)[1:-1], np.linspace(lo[1], hi[1], k + 2)[1:-1],
+                                  indexing="ij"), -1).reshape(-1, 2)
+        floor = self.floor_height(xy)
+        ok = np.isfinite(floor)
+        if not ok.any():
+            return 1.0
+        z = np.minimum(floor[ok] + 1.2, (floor[ok] + hi[2]) / 2)
+        p = np.concatenate([xy[ok], z[:, None]], axis=1).astype(np.float32)
+        return float(((self._cast(p, self._enclose_dirs)["t"] > self.max_dist).any(axis=1)).mean())
 
     # ------------------------------------------------------------------ raw queries
     def _cast(self, origins: np.ndarray, dirs: np.ndarray) -> dict[str, np.ndarray]:
@@ -100,10 +149,34 @@ class FreeSpace:
         return self._rc.compute_distance(o3d.core.Tensor.from_numpy(q), nthreads=self.threads).numpy()
 
     def _inside_votes(self, points: np.ndarray) -> np.ndarray:
-        """[n] fraction of rays from each point that hit the back of a triangle."""
-        hit = self._cast(points, self._vote_dirs)
-        back = (np.einsum("nkc,kc->nk", hit["normal"], self._vote_dirs) > 0) & (hit["prim"] != INVALID_ID)
-        return back.mean(axis=1)
+        """[n] fraction of rays from each point whose running winding count (+1 leaving a surface
+        through its back, -1 entering through its front; of coincident hits the exits first) ever exceeds 0."""
+        p = np.asarray(points, dtype=np.float32).reshape(-1, 3)
+        n, k = len(p), len(self._vote_dirs)
+        if n == 0:
+            return np.zeros(0)
+        rays = np.empty((n, k, 6), dtype=np.float32)
+        rays[:, :, :3], rays[:, :, 3:] = p[:, None, :], self._vote_dirs[None]
+        lx = self._rc.list_intersections(o3d.core.Tensor.from_numpy(rays.reshape(-1, 6)), nthreads=self.threads)
+        ray = lx["ray_ids"].numpy().astype(np.int64)  # [m] one entry per intersection
+        if len(ray) == 0:
+            return np.zeros(n)
+        t = lx["t_hit"].numpy().astype(np.float64)
+        dot = np.einsum("mc,mc->m", self._normals[lx["primitive_ids"].numpy().astype(np.int64)],
+                        self._vote_dirs[ray % k])
+        order = np.lexsort((t, ray))
+        ray, t, sign = ray[order], t[order], np.sign(dot[order])
+        start = np.r_[True, (ray[1:] != ray[:-1]) | (t[1:] - t[:-1] > 1e-4)]  # a new group of coincident hits
+        group_sum = np.add.reduceat(sign, np.flatnonzero(start))  # [g]
+        group_exits = np.add.reduceat((sign > 0).astype(np.float64), np.flatnonzero(start))  # [g]
+        group_ray = ray[start]  # [g]
+        before = np.cumsum(group_sum) - group_sum  # running total before each group (all rays)
+        first = np.r_[True, group_ray[1:] != group_ray[:-1]]  # first group of each ray
+        before -= before[first][np.cumsum(first) - 1]  # ... counted from each ray's own origin
+        best = np.zeros(n * k)
+        # exits of a group count before its entries: a part resting on another (or on the floor) is left
+        np.maximum.at(best, group_ray, before + group_exits)  # [n*k] highest winding count along each ray
+        return (best > 0.5).reshape(n, k).mean(axis=1)
 
     def _room_of(self, points: np.ndarray) -> np.ndarray:
         """[n] index of the room containing each point (between its floor and ceiling), -1 for none."""
@@ -115,8 +188,7 @@ class FreeSpace:
         return idx
 
     def _escaped(self, points: np.ndarray) -> np.ndarray:
-        """[n] number of enclosure rays (16 horizontal, up, down; only down when not ``enclosed``) that
-        escape beyond ``max_dist``."""
+        """[n] number of enclosure rays (16 horizontal, up, down) that escape beyond ``max_dist``."""
         return (self._cast(points, self._enclose_dirs)["t"] > self.max_dist).sum(axis=1)
 
     def _diagnose(self, points: np.ndarray, clearance: float) -> dict[str, np.ndarray]:
@@ -124,12 +196,14 @@ class FreeSpace:
         p = np.asarray(points, dtype=np.float32).reshape(-1, 3)
         dist = self.distance(p)
         votes = self._inside_votes(p)
+        escaped = np.zeros(len(p), dtype=np.int64)
         if self.scene.rooms:
             outside = self._room_of(p.astype(np.float64)) < 0
-            escaped = np.zeros(len(p), dtype=np.int64)
-        else:
+        elif self.enclosed:
             escaped = self._escaped(p)
             outside = escaped > 0
+        else:  # open: the floor's footprint is the space
+            outside = ~(self.floor_height(p[:, :2]) <= p[:, 2] + 1e-4)
         return {"outside": outside, "inside": votes > 0.5, "too_close": dist < clearance,
                 "dist": dist, "votes": votes, "escaped": escaped}
 
@@ -146,16 +220,20 @@ class FreeSpace:
         d = {k: v[0] for k, v in self._diagnose(p[None], clearance).items()}
         where = f"camera at ({p[0]:.3f}, {p[1]:.3f}, {p[2]:.3f}) in scene {self.scene.scene_id!r}"
         if d["inside"]:
-            raise PoseError("inside_geometry", f"{where} is inside geometry: {d['votes']:.0%} of "
-                            f"{len(self._vote_dirs)} rays from it hit the back of a surface "
+            raise PoseError("inside_geometry", f"{where} is inside geometry: along {d['votes']:.0%} of "
+                            f"{len(self._vote_dirs)} rays from it, it leaves more closed surfaces than it enters "
                             f"(nearest surface {d['dist']:.3f} m away)")
         if d["outside"]:
             if self.scene.rooms:
                 names = [r.name for r in self.scene.rooms]
                 raise PoseError("outside_building", f"{where} is outside the building: it lies in none of "
                                 f"the rooms {names} between their floor and ceiling")
+            if not self.enclosed:
+                raise PoseError("outside_building", f"{where} is outside the scanned space: no upward-facing "
+                                f"floor lies under it")
             raise PoseError("outside_building", f"{where} is outside the building: {d['escaped']} of "
-                            f"{len(self._enclose_dirs)} rays from it escape further than {self.max_dist} m")
+                            f"{len(self._enclose_dirs)} rays from it escape further than {self.max_dist} m "
+                            f"(freespace.enclosed=false accepts any position over the floor)")
         if d["too_close"]:
             raise PoseError("too_close", f"{where} is too close to a surface: {d['dist']:.3f} m "
                             f"< clearance {clearance} m")
@@ -189,7 +267,7 @@ class FreeSpace:
                          clearance: float = 0.3, max_rounds: int = 50) -> np.ndarray:
         """[n, 3] float64 free camera positions at ``height`` above the floor under them.
 
-        Candidates are drawn in rounds (room footprints weighted by area when the scene has rooms,
+        Candidates are drawn in rounds of 256 (room footprints weighted by area when the scene has rooms,
         the scene's xy bounds otherwise) and filtered by ``is_free``; after ``max_rounds`` rounds
         without enough hits, NoFreeSpaceError reports what rejected the candidates.
         """
@@ -199,7 +277,7 @@ class FreeSpace:
         found: list[np.ndarray] = []
         total = 0
         tally = {"no_floor": 0, "outside": 0, "inside": 0, "too_close": 0}
-        batch = max(64, 4 * n)
+        batch = 256  # fixed, so sample_positions(n) is a prefix of sample_positions(m) for the same generator
         for _ in range(max_rounds):
             if sum(len(f) for f in found) >= n:
                 break
@@ -218,11 +296,12 @@ class FreeSpace:
         if len(out) < n:
             raise NoFreeSpaceError(
                 f"found only {len(out)} of {n} free positions in scene {self.scene.scene_id!r} after {total} "
-                f"candidates (height {height} m above the floor, clearance {clearance} m); rejections: "
-                f"{tally}. Lower the clearance or height, or check that the scene is an indoor space with a "
-                f"floor (its rooms: {[r.name for r in self.scene.rooms] or 'none'}); 'outside' without rooms "
-                f"means rays escape: use FreeSpace(scene, enclosed=False) for a scene without walls or ceiling; "
-                f"'inside' means most rays hit the backs of faces: normals must face the free space")
+                f"candidates (height {height} m above the floor, clearance {clearance} m, free-space mode "
+                f"{self.mode!r}); rejections: {tally}. Lower the clearance or height, or check that the scene is "
+                f"an indoor space with a floor (its rooms: {[r.name for r in self.scene.rooms] or 'none'}); "
+                f"'outside' in mode 'enclosed' means rays escape: set freespace.enclosed=false "
+                f"(FreeSpace(scene, enclosed=False)) for a scan without walls or ceiling; 'inside' means the "
+                f"points lie within closed geometry: normals must face the free space")
         return out
 
     def _candidate_xy(self, k: int, rng: np.random.Generator) -> np.ndarray:

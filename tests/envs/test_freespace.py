@@ -134,13 +134,20 @@ def test_occupancy_grid_keeps_doorways_so_rooms_connect():
     assert not strict[i].any() and ndimage.label(strict, structure=np.ones((3, 3)))[1] == 2  # two islands
 
 
-def test_open_scene_without_walls_needs_enclosed_false():
+def test_open_scene_without_walls_is_detected_as_open(caplog):
     room = box_room()
     keep = np.isin(room.face_instance, [1, 7])  # only the floor and the table: a block-out without walls
     open_scene = dataclasses.replace(room, faces=room.faces[keep], face_instance=room.face_instance[keep], rooms=[])
-    with pytest.raises(NoFreeSpaceError, match="enclosed=False"):
-        FreeSpace(open_scene).sample_positions(5, np.random.default_rng(0), max_rounds=2)
-    fs = FreeSpace(open_scene, enclosed=False)
+    with pytest.raises(NoFreeSpaceError, match="freespace.enclosed=false"):  # forcing enclosed refuses it
+        FreeSpace(open_scene, enclosed="true").sample_positions(5, np.random.default_rng(0), max_rounds=2)
+    with caplog.at_level("INFO", logger="tst.envs.freespace"):
+        fs = FreeSpace(open_scene)  # auto
+    assert fs.mode == "open" and fs.escape_fraction == 1.0
+    assert "open: positions over the floor" in caplog.text and "auto" in caplog.text
+    closed = FreeSpace(dataclasses.replace(room, rooms=[]))
+    assert closed.mode == "enclosed" and closed.escape_fraction == 0.0
+    with pytest.raises(ValueError, match="freespace.enclosed='maybe'"):
+        FreeSpace(open_scene, enclosed="maybe")
     p = fs.sample_positions(100, np.random.default_rng(0), height=(0.3, 1.8), clearance=0.2)
     assert (p[:, :2] >= 0).all() and (p[:, 0] <= ROOM[0]).all() and (p[:, 1] <= ROOM[1]).all()  # over the floor
     gap = np.linalg.norm(np.maximum(np.maximum(TABLE_LO - p, p - TABLE_HI), 0), axis=1)
