@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from tst.envs.camera import Intrinsics
 from tst.envs.render.base import RENDER_MODALITIES, Renderer, check_cam_to_world, check_modalities
@@ -55,33 +56,9 @@ def from_habitat_pose(T_habitat: np.ndarray) -> np.ndarray:
     return T
 
 
-def quat_from_matrix(R: np.ndarray) -> np.ndarray:
-    """Rotation matrix -> unit quaternion (w, x, y, z) with w >= 0 (Shepperd's stable branch choice)."""
-    R = np.asarray(R, dtype=np.float64)
-    tr = np.trace(R)
-    if tr > 0:
-        s = 2.0 * np.sqrt(1.0 + tr)
-        q = [0.25 * s, (R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s]
-    else:
-        i = int(np.argmax(np.diag(R)))
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2.0 * np.sqrt(1.0 + R[i, i] - R[j, j] - R[k, k])
-        q = np.zeros(4)
-        q[0] = (R[k, j] - R[j, k]) / s
-        q[1 + i], q[1 + j], q[1 + k] = 0.25 * s, (R[j, i] + R[i, j]) / s, (R[k, i] + R[i, k]) / s
-    q = np.asarray(q, dtype=np.float64)
-    q /= np.linalg.norm(q)
-    return -q if q[0] < 0 else q
-
-
-def matrix_from_quat(q: np.ndarray) -> np.ndarray:
-    """Unit quaternion (w, x, y, z) -> 3x3 rotation matrix."""
-    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
+def quat_coeffs(R: np.ndarray) -> np.ndarray:
+    """Rotation matrix -> unit quaternion as habitat's ``quat_from_coeffs`` takes it: (x, y, z, w), w >= 0."""
+    return Rotation.from_matrix(np.asarray(R, dtype=np.float64)).as_quat(canonical=True)
 
 
 def hfov_deg(intrinsics: Intrinsics) -> float:
@@ -219,10 +196,9 @@ class HabitatRenderer(Renderer):
         sim = self._simulator(intrinsics)
         from habitat_sim.utils.common import quat_from_coeffs
 
-        w, x, y, z = quat_from_matrix(T[:3, :3])
         state = self._hs.AgentState()
         state.position = T[:3, 3].astype(np.float32)
-        state.rotation = quat_from_coeffs([x, y, z, w])
+        state.rotation = quat_from_coeffs(quat_coeffs(T[:3, :3]))
         sim.get_agent(0).set_state(state)
         obs = sim.get_sensor_observations()
         depth = np.asarray(obs["depth"], dtype=np.float32)

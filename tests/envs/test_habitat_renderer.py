@@ -1,5 +1,5 @@
 """habitat-sim backend: what runs here without habitat-sim (the clear ImportError, pose / axis /
-quaternion conversions, depth -> normals, label mapping, the glb export). The simulator calls
+quaternion coefficients, depth -> normals, label mapping, the glb export). The simulator calls
 themselves need habitat-sim and a GPU and are not exercised here."""
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from tst.envs.render.habitat_renderer import (
     from_habitat_pose,
     hfov_deg,
     labels_from_semantic,
-    matrix_from_quat,
     normals_from_depth,
-    quat_from_matrix,
+    quat_coeffs,
     to_habitat_pose,
 )
 
@@ -46,7 +45,7 @@ def test_level_camera_looking_north_is_habitats_identity_pose():
     T = to_habitat_pose(look_at(np.array([1.0, 2.0, 3.0]), np.array([1.0, 5.0, 3.0])))
     np.testing.assert_allclose(T[:3, :3], np.eye(3), atol=1e-12)
     np.testing.assert_allclose(T[:3, 3], [1.0, 3.0, -2.0])  # (x, z, -y)
-    np.testing.assert_allclose(quat_from_matrix(T[:3, :3]), [1.0, 0.0, 0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(quat_coeffs(T[:3, :3]), [0.0, 0.0, 0.0, 1.0], atol=1e-12)  # (x, y, z, w)
 
 
 def test_known_pose_axes_land_where_habitat_expects_them():
@@ -75,16 +74,15 @@ def test_pose_round_trip_and_rigidity():
         np.testing.assert_allclose(cam_gl, cam_cv * [1, -1, -1], atol=1e-12)
 
 
-def test_quaternion_round_trip_and_known_value():
-    rng = np.random.default_rng(1)
-    for _ in range(50):
-        R = _random_rotation(rng)
-        np.testing.assert_allclose(matrix_from_quat(quat_from_matrix(R)), R, atol=1e-12)
-    for R in (np.diag([1.0, -1.0, -1.0]), np.diag([-1.0, 1.0, -1.0]), np.diag([-1.0, -1.0, 1.0])):  # 180 deg
-        np.testing.assert_allclose(matrix_from_quat(quat_from_matrix(R)), R, atol=1e-12)
+def test_quaternion_coefficients_are_habitats_xyzw_with_positive_w():
     s = np.sqrt(0.5)
-    R_y90 = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
-    np.testing.assert_allclose(quat_from_matrix(R_y90), [s, 0.0, s, 0.0], atol=1e-12)
+    R_y90 = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])  # +90 deg about y
+    np.testing.assert_allclose(quat_coeffs(R_y90), [0.0, s, 0.0, s], atol=1e-12)
+    R_zm90 = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # -90 deg about z
+    np.testing.assert_allclose(quat_coeffs(R_zm90), [0.0, 0.0, -s, s], atol=1e-12)
+    rng = np.random.default_rng(1)
+    for _ in range(20):  # w >= 0 always (q and -q are the same rotation; habitat expects one)
+        assert quat_coeffs(_random_rotation(rng))[3] >= 0
 
 
 def test_hfov_and_unsupported_intrinsics():
