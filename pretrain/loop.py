@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from tst.loader import sample_index  # noqa: F401  (the data order lives with the loader now)
+
 
 def lr_at(step: int, *, lr: float, warmup: int, steps: int, min_lr: float = 0.0) -> float:
     """Linear warmup over ``warmup`` steps, then cosine decay to ``min_lr`` at ``steps`` (0-based step)."""
@@ -50,12 +52,6 @@ def memory_mb(device: torch.device) -> float:
         return torch.cuda.max_memory_allocated(device) / 2**20
     with open("/proc/self/statm") as fh:  # resident set size, pages
         return int(fh.read().split()[1]) * 4096 / 2**20
-
-
-def sample_index(position: int, n: int, seed: int) -> tuple[int, int]:
-    """Global sample position -> (dataset index, epoch). Each epoch is a fresh seeded permutation."""
-    epoch, offset = divmod(position, n)
-    return int(np.random.default_rng([seed, epoch]).permutation(n)[offset]), epoch
 
 
 def rng_state(masker_state: dict) -> dict:
