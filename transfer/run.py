@@ -29,9 +29,9 @@ from torch.utils.data import Dataset
 
 from tst.atomic import write_json
 from tst.checkpoint import CheckpointError, init_encoder, load_checkpoint, load_encoder, save_checkpoint
-from tst.dataset import collate
 from tst.models.vit import create_encoder
-from tst.pretrain.loop import lr_at, restore_rng, sample_index
+from tst.loader import PositionPlan, load, to_device
+from tst.pretrain.loop import lr_at, restore_rng
 from tst.rundir import open_run_dir
 from tst.runlog import make_logger
 from tst.transfer.class_map import map_classes
@@ -121,14 +121,6 @@ def split_indices(cfg: DictConfig, n: int) -> tuple[list[int], list[int] | None]
     return sorted(perm[n_val:]), sorted(perm[:n_val])
 
 
-def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-
-def load_batch(ds: Dataset, indices: list[int], device: torch.device) -> dict[str, Any]:
-    return to_device(collate([ds[i] for i in indices]), device)
-
-
 def write_predictions(task, ev, outputs: list[tuple[list[str], list[dict]]], out_dir: Path) -> Path:
     """Standard formats: COCO results json (det), caption results json, uint16 label PNGs (semseg)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -178,14 +170,14 @@ def save_preview(path: Path, batch: dict[str, Any], gts: list[dict], outs: list[
 
 
 def evaluate(task, model, ds: Dataset, indices: list[int], batch_size: int, device: torch.device,
-             out_dir: Path) -> tuple[dict[str, float], float]:
+             out_dir: Path, workers: int | str = "auto") -> tuple[dict[str, float], float]:
     """Run the task's evaluator over ``indices``; returns (metrics, images/s), writes predictions + preview."""
     model.eval()
     ev, kept, first, t0 = task.evaluator(), [], None, time.perf_counter()
     keys: dict[int, str] = {}
-    for lo in range(0, len(indices), batch_size):
-        idx = indices[lo:lo + batch_size]
-        batch = load_batch(ds, idx, device)
+    chunks = [indices[lo:lo + batch_size] for lo in range(0, len(indices), batch_size)]
+    for idx, batch in zip(chunks, load(ds, chunks, workers, device), strict=True):
+        batch = to_device(batch, device)
         ids = batch.get("image_id") or idx  # COCO sets keep their image ids; shards use the sample index
         keys.update(zip(ids, batch["__key__"]))
         outs = task.predict(model, batch)
@@ -204,7 +196,7 @@ def evaluate(task, model, ds: Dataset, indices: list[int], batch_size: int, devi
 
 def run(cfg: DictConfig) -> dict:
     check_config(cfg)
-    rd = open_run_dir(cfg, may_differ=("steps",))
+    rd = open_run_dir(cfg, may_differ=("steps", "workers"))
     run_path, ckpt_path = rd.path, rd.path / "ckpt.pt"
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if cfg.device == "auto" else cfg.device))
@@ -255,15 +247,17 @@ def run(cfg: DictConfig) -> dict:
           f"{len(train_idx)} train / {len(val_idx)} eval samples; {len(dst) - (0 in dst)} classes"
           + (f"; unmapped external classes (ignored): {unmapped}" if unmapped else ""), flush=True)
     bs, rates, last = int(cfg.batch_size), [], float("nan")
+    workers = cfg.get("workers", "auto")
+    plan = PositionPlan(len(data), int(cfg.seed), bs, start=step * bs, steps=int(cfg.steps) - step, subset=train_idx,
+                        epochs=False)  # the same samples at each step whether resumed or not
+    batches = iter(load(data, plan, workers, device))
     with make_logger(cfg, run_path, name=run_path.name) as logger:
         while step < int(cfg.steps):
             t0 = time.perf_counter()
             lr = lr_at(step, **schedule)
             for g in optimizer.param_groups:
                 g["lr"] = lr * g["lr_scale"]
-            pos = step * bs
-            batch = load_batch(data, [train_idx[sample_index(pos + j, len(train_idx), int(cfg.seed))[0]]
-                                      for j in range(bs)], device)
+            batch = to_device(next(batches), device)
             model.train()
             if probe:
                 encoder.eval()
@@ -285,7 +279,7 @@ def run(cfg: DictConfig) -> dict:
                 checkpoint(ckpt_path, with_optimizer=True)
 
         metrics, eval_rate = evaluate(task, model, val_ds, val_idx, int(cfg.eval_batch_size), device,
-                                      run_path / "predictions")
+                                      run_path / "predictions", workers)
         checkpoint(rd.file("head.pt"), with_optimizer=False)
         metrics.update({"transfer/steps": step, "transfer/unmapped_classes": len(unmapped),
                         "transfer/eval_images_per_s": round(eval_rate, 2)})
