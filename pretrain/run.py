@@ -10,6 +10,7 @@ whole global batch on every rank, so 2 processes compute the same numbers as 1.
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -22,6 +23,7 @@ from tst.atomic import write_json
 from tst.augment import AlignedAugment
 from tst.checkpoint import CheckpointError, export_encoder, init_encoder, load_checkpoint, save_checkpoint
 from tst.dataset import ShardDataset
+from tst.finite import blame, non_finite_inputs, non_finite_params
 from tst.modalities import get_modality
 from tst.models.adapters import grid_size
 from tst.models.vit import create_encoder
@@ -43,7 +45,7 @@ from tst.timm_export import export_timm
 
 
 class NonFiniteLoss(FloatingPointError):
-    """A loss became NaN/inf; training stopped and the last good checkpoint was kept."""
+    """An input, a loss or the weights became NaN/inf; training stopped and the last good checkpoint was kept."""
 
 
 def _check_config(cfg: DictConfig, world: int) -> tuple[list[str], int, int]:
@@ -148,6 +150,8 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
         masker.load_state_dict(state["rng"]["masker"])
         restore_rng(state["rng"])
         step, position = state["step"], state["data_position"]
+    if logger is not None:
+        logger.drop_after(step)  # the steps after the checkpoint run again: log them once
     plain_cfg = OmegaConf.to_container(cfg, resolve=True)
     if info.is_main:
         print(f"pretrain: {cfg.model.name} on {modalities} at {size}px, {budget} visible tokens, "
@@ -174,6 +178,14 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
     last: dict[str, float] = {}
     rates: list[float] = []
 
+    def stop(what: str, fix: str) -> None:
+        msg = (f"{what}; stopped without saving. The last good checkpoint is "
+               f"{ckpt_path if ckpt_path.exists() else 'not written yet'}; {fix}")
+        if logger:
+            logger.log({"error": msg}, step=step + 1)
+            logger.close()
+        raise NonFiniteLoss(msg)
+
     model.train()
     while step < int(cfg.steps):
         t0 = time.perf_counter()
@@ -182,10 +194,12 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
             group["lr"] = lr
         draw = masker(gbatch)  # the whole global batch, identical on every rank
         sums = {m: torch.zeros((), device=device) for m in [*modalities, "loss"]}
+        bad_in = torch.zeros(len(modalities), device=device)  # per modality: NaN/inf in an input batch
         for j in range(accum):
             lo = j * micro * info.world_size + info.rank * micro
             batch = _load_batch(ds, range(position + lo, position + lo + micro), len(ds), int(cfg.seed), augment,
                                 size, modalities, device)
+            bad_in += torch.tensor([float(m in non_finite_inputs(batch, [m])) for m in modalities], device=device)
             masks = draw.slice(lo, lo + micro).to(device)
             sync = info.enabled and j < accum - 1
             with fwd.no_sync() if sync else nullcontext(), autocast():
@@ -194,20 +208,24 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
             for k in sums:
                 sums[k] += out[k].detach().float() / accum
         losses = {k: float(dist.all_reduce_mean(v, info)) for k, v in sums.items()}
-        bad = [m for m in modalities if not torch.isfinite(torch.tensor(losses[m]))]
-        if bad or not torch.isfinite(torch.tensor(losses["loss"])):
-            msg = (f"non-finite loss at step {step + 1} in modality {', '.join(bad) or 'loss'} "
-                   f"({ {m: losses[m] for m in modalities} }); stopped without updating the weights. "
-                   f"The last good checkpoint is {ckpt_path if ckpt_path.exists() else 'not written yet'}; "
-                   f"lower lr or check that modality's data")
-            if logger:
-                logger.log({"error": msg}, step=step + 1)
-                logger.close()
-            raise NonFiniteLoss(msg)
+        # an input's NaN/inf spreads to every loss through attention: blame the input first
+        bad_inputs = [m for m, f in zip(modalities, dist.all_reduce_mean(bad_in, info).tolist()) if f > 0]
+        if bad_inputs:
+            stop(f"non-finite values at step {step + 1} in the {', '.join(bad_inputs)} input (NaN/inf in the "
+                 f"batch read from {cfg.data})", f"check that modality's data, or leave it out of modalities=")
+        bad = [m for m in modalities if not math.isfinite(losses[m])]
+        if bad or not math.isfinite(losses["loss"]):
+            stop(f"non-finite loss at step {step + 1} in modality {', '.join(bad) or 'loss'} "
+                 f"({ {m: losses[m] for m in modalities} })", "lower lr or check that modality's data")
         if cfg.grad_clip:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg.grad_clip)))
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        diverged = non_finite_params(model)  # a finite loss can still take a step to NaN weights
+        if diverged:
+            stop(f"non-finite weights after step {step + 1} at lr={lr:.3g} in {', '.join(blame(diverged, modalities))} "
+                 f"({len(diverged)} tensors: {', '.join(diverged[:3])}{', …' if len(diverged) > 3 else ''})",
+                 "lower lr (or lengthen warmup, or set grad_clip) and start again")
         step += 1
         position += gbatch
         dt = time.perf_counter() - t0
