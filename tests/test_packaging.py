@@ -35,3 +35,19 @@ def test_stage_modules_import_as_tst_subpackages():
 
     assert Path(tst.envs.scene.__file__).parent == ROOT / "envs"
     assert Path(tst.collect.__file__).parent == ROOT / "collect"
+
+
+def test_every_declared_dependency_is_imported_somewhere():
+    """A dependency nobody imports is weight for every user (rich and pygltflib were); webdataset is
+    imported only by the test proving our shards are WebDataset shards, which is why it stays."""
+    from importlib.metadata import packages_distributions
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    declared = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower().replace("_", "-") for d in deps}
+    # `import x` / `from x import …`, and package data read with importlib.resources.files("x")
+    top = re.compile(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)|files\(\s*\"([A-Za-z_]\w*)\"", re.M)
+    files = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    modules = {a or b for f in files for a, b in top.findall((ROOT / f).read_text())}
+    dists = packages_distributions()
+    imported = {d.lower().replace("_", "-") for m in modules for d in dists.get(m, [])}
+    assert declared - imported == set(), f"declared in pyproject.toml but never imported: {declared - imported}"

@@ -6,9 +6,9 @@
 Our own loop rather than Hydra's multirun: the grid is a graph of stages with shared upstream runs
 (see ``tst.pipeline``), which Hydra sweeps cannot express. Each job runs as ``python -m tst.cli <stage>
 overrides…`` — a subprocess locally (a crash or an out-of-memory kill stays in that job; the log goes
-to ``<out>/logs/``) or a Slurm job through submitit, which the optional ``slurm`` extra
-(hydra-submitit-launcher) installs. A failed job keeps everyone else's results; the jobs that needed
-it are marked ``blocked``; a re-run skips finished jobs and retries only failed and blocked ones.
+to ``<out>/logs/``) or a Slurm job through submitit (the optional ``slurm`` extra). A failed job keeps
+everyone else's results; the jobs that needed it are marked ``blocked``; a re-run skips finished jobs
+and retries only failed and blocked ones.
 """
 
 from __future__ import annotations
@@ -101,23 +101,32 @@ def subprocess_launcher(threads: int | None = None, ddp: int = 1) -> Launch:
     return launch
 
 
-def slurm_launcher(root: Path, params: dict[str, Any], ddp: int = 1) -> Launch:
-    """Each job becomes a Slurm job through submitit (installed by hydra-submitit-launcher)."""
+def slurm_launcher(root: Path, params: dict[str, Any], ddp: int = 1, cluster: str = "slurm") -> Launch:
+    """Each job becomes a Slurm job through submitit; ``cluster="local"`` runs the same jobs through
+    submitit's local executor (no cluster needed: what CI tests).
+
+    One executor per job: an executor holds the job name as mutable state and jobs are submitted
+    from several threads, so a shared one could submit a job under another job's name. Each job's
+    submitit files (stdout, stderr, pickles) go to ``<root>/slurm/<job name>/``."""
     try:
-        import hydra_plugins.hydra_submitit_launcher  # noqa: F401  (the supported way to get submitit)
         import submitit
-    except ImportError as e:
-        raise SystemExit(f"launcher=slurm needs hydra-submitit-launcher ({e.name} is missing): "
-                         f"pip install -e '.[slurm]', or use launcher=local jobs=N") from None
-    executor = submitit.AutoExecutor(folder=str(Path(root) / "slurm"))
-    executor.update_parameters(**params)
+    except ImportError:
+        raise SystemExit("launcher=slurm needs submitit, which is not installed: pip install -e '.[slurm]', "
+                         "or use launcher=local jobs=N") from None
+    if cluster not in ("slurm", "local"):
+        raise ValueError(f"launcher.cluster={cluster!r} is unknown; choose slurm, or local (submitit on this machine)")
 
     def launch(job: Job, argv: list[str], log: Path) -> None:
-        executor.update_parameters(name=job.name.replace("/", "_"))
-        fn = submitit.helpers.CommandFunction(stage_command(job.stage, argv, ddp))
-        done = executor.submit(fn)
+        name = job.name.replace("/", "_")
+        try:
+            executor = submitit.AutoExecutor(folder=str(Path(root) / "slurm" / name), cluster=cluster)
+        except RuntimeError as e:  # submitit: 'Could not detect "srun"'
+            raise SystemExit(f"launcher=slurm: no Slurm cluster here ({e}); run the same jobs on this machine "
+                             f"with launcher.cluster=local, or use launcher=local jobs=N") from None
+        executor.update_parameters(**params, name=name)
+        done = executor.submit(submitit.helpers.CommandFunction(stage_command(job.stage, argv, ddp)))
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(f"slurm job {done.job_id}: {done.paths.stdout}\n")
+        log.write_text(f"{cluster} job {done.job_id} ({name}): {done.paths.stdout}\n")
         done.result()  # raises with the job's stderr on failure
 
     return launch
@@ -188,12 +197,12 @@ def write_status(root: Path, jobs: list[Job], outcomes: dict[str, Outcome]) -> l
 
 
 def make_launcher(kind: str, root: Path, slurm: dict[str, Any], threads: int | None = None,
-                  ddp: int = 1) -> tuple[Launch, bool]:
+                  ddp: int = 1, cluster: str = "slurm") -> tuple[Launch, bool]:
     """(launch function, whether it may run jobs in parallel)."""
     if kind == "local":
         return subprocess_launcher(threads, ddp), True
     if kind == "slurm":
-        return slurm_launcher(root, slurm, ddp), True
+        return slurm_launcher(root, slurm, ddp, cluster), True
     if kind == "inline":
         return launch_inline, False
     raise ValueError(f"launcher.kind={kind!r} is unknown; choose local, slurm or inline")
@@ -215,7 +224,7 @@ def run(cfg) -> dict:
     rd = RunDir(root, plain, resume=True, overwrite=bool(cfg.overwrite), may_differ=tuple(plain))
     launcher = plain["launcher"]
     launch, parallel_ok = make_launcher(launcher["kind"], root, launcher.get("slurm") or {}, cfg.get("threads"),
-                                        int(cfg.get("ddp", 1)))
+                                        int(cfg.get("ddp", 1)), launcher.get("cluster", "slurm"))
     jobs = plan_jobs(grid, root)
     print(f"sweep {cfg.name}: {len(jobs)} jobs under {root} ({launcher['kind']} launcher, jobs={cfg.jobs})", flush=True)
     outcomes = execute(jobs, root, launch, int(cfg.jobs) if parallel_ok else 1,

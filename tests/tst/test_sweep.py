@@ -1,7 +1,6 @@
 """tst sweep: the grid -> job graph, the launcher choice, and a real sweep with a deliberately failing
 job (kept out of the others' results, marked in the table) and a re-run that executes nothing new."""
 
-import importlib.util
 import json
 
 import pytest
@@ -38,6 +37,23 @@ def test_deploy_scores_each_cell_when_asked(tmp_path):
     assert not any(o.startswith("val=") for o in jobs["transfer/synth0/tst/multimae/det/seed0"].overrides)
 
 
+def test_oracle_trains_on_labelled_views_of_the_test_space_from_the_tst_encoder(tmp_path):
+    from tst.pipeline import ORACLE_POSE_SEED
+
+    jobs = {j.name: j for j in plan_jobs(Grid(scenes=(3,), inits=("tst", "oracle"), tasks=("semseg",)), tmp_path)}
+    lab = jobs["data/synth3/labelled"].overrides
+    ev = jobs["data/synth3/eval"].overrides
+    # the test space's labels, as many views as the external set, posed with another seed than the eval views
+    assert {"split=eval", "scene.seed=3", f"frames={Grid.frames_external}", f"seed={ORACLE_POSE_SEED}"} <= set(lab)
+    assert not any(o.startswith("seed=") for o in ev)
+    oracle = jobs["transfer/synth3/oracle/multimae/semseg/seed0"]
+    assert f"data={tmp_path}/data/synth3/labelled" in oracle.overrides
+    assert f"init={tmp_path}/pretrain/synth3/multimae/seed0/export" in oracle.overrides  # the tst encoder, shared
+    assert f"data={tmp_path}/data/external" in jobs["transfer/synth3/tst/multimae/semseg/seed0"].overrides
+    assert "data/synth3/labelled" not in {d for j in jobs.values() if "oracle" not in j.name for d in j.deps}
+    assert "data/synth3/labelled" not in {j.name for j in plan_jobs(Grid(scenes=(3,)), tmp_path)}
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"inits": ("tsst",)}, "'tsst' is not an init"),
     ({"inits": ("other5",)}, "needs 5 external spaces"),
@@ -49,18 +65,8 @@ def test_bad_grid_fails_early(kwargs, match):
         Grid(**kwargs)
 
 
-def _has_submitit_launcher() -> bool:
-    try:
-        return importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
-    except ModuleNotFoundError:  # no hydra_plugins namespace at all
-        return False
-
-
-@pytest.mark.skipif(_has_submitit_launcher(), reason="hydra-submitit-launcher is installed")
-def test_slurm_launcher_without_the_extra_says_what_to_install(tmp_path):
-    with pytest.raises(SystemExit, match=r"launcher=slurm needs hydra-submitit-launcher.*\[slurm\]"):
-        make_launcher("slurm", tmp_path, {})
-    with pytest.raises(ValueError, match="launcher.kind='pbs' is unknown"):
+def test_unknown_launcher_kind_fails_with_the_choices(tmp_path):
+    with pytest.raises(ValueError, match="launcher.kind='pbs' is unknown; choose local, slurm or inline"):
         make_launcher("pbs", tmp_path, {})
 
 
