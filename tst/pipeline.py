@@ -9,7 +9,9 @@ and a re-run finds finished jobs by their ``config.yaml`` + completion marker (`
 
 Init names: ``scratch``; ``tst`` (pretrained on the test space itself); ``other`` (the same pretraining
 budget on the external spaces); ``other<k>`` (on the first k external spaces); ``space<i>`` (on the
-procedural space with seed i — the specialization-generalization matrix).
+procedural space with seed i — the specialization-generalization matrix); ``oracle`` (the ceiling: the
+TST encoder, its head trained for the same steps on as many LABELLED views of the test space itself as
+the external set has, collected with another pose seed than the eval views — a label budget no user has).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import yaml
 from tst.rundir import VOLATILE_KEYS, config_diff
 
 TASK_KEYS = {"semseg": ("semseg/mIoU",), "det": ("det/AP", "det/AP50"), "caption": ("caption/CIDEr",)}
-_INIT = re.compile(r"^(scratch|tst|other|other(?P<k>\d+)|space(?P<i>\d+))$")
+_INIT = re.compile(r"^(scratch|tst|oracle|other|other(?P<k>\d+)|space(?P<i>\d+))$")
+ORACLE_POSE_SEED = 7919  # collect seed of the oracle's labelled test-space views (the eval views use the sweep's)
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ class Grid:
         for init in self.inits:
             m = _INIT.match(init)
             if not m:
-                raise ValueError(f"inits: {init!r} is not an init; use scratch, tst, other, other<k> "
+                raise ValueError(f"inits: {init!r} is not an init; use scratch, tst, oracle, other, other<k> "
                                  f"(first k external spaces) or space<i> (pretrained on scene seed i)")
             if m["k"] and not 1 <= int(m["k"]) <= len(self.external_seeds):
                 raise ValueError(f"inits: {init!r} needs {m['k']} external spaces but external_seeds has "
@@ -136,8 +139,13 @@ def plan_jobs(grid: Grid, root: Path) -> list[Job]:
 
     for j in grid.scenes:
         ev = collect(f"synth{j}/eval", "eval", grid.frames_eval, "extras=[caption]", f"scene.seed={j}")
+        labelled = external
+        if "oracle" in grid.inits:  # labelled views of the test space itself, other poses than the eval views
+            labelled = collect(f"synth{j}/labelled", "eval", grid.frames_external, "extras=[caption]",
+                               f"scene.seed={j}", f"seed={ORACLE_POSE_SEED}")
         for init in grid.inits:
-            source = {"tst": f"synth{j}", "other": f"other{len(grid.external_seeds)}"}.get(init, init)
+            source = {"tst": f"synth{j}", "oracle": f"synth{j}",
+                      "other": f"other{len(grid.external_seeds)}"}.get(init, init)
             if source.startswith("space"):
                 source = f"synth{source[5:]}"
             for oname in (("none",) if init == "scratch" else tuple(grid.objectives)):
@@ -146,11 +154,12 @@ def plan_jobs(grid: Grid, root: Path) -> list[Job]:
                     cell = f"synth{j}/{init}/{oname}"
                     deploy = f"deploy/{cell}/seed{seed}" if grid.deploy else None
                     heads = []
+                    train = labelled if init == "oracle" else external
                     for task in grid.tasks:
-                        deps = (external, ev) + ((enc,) if enc else ())
+                        deps = (train, ev) + ((enc,) if enc else ())
                         heads.append(add(Job(
                             f"transfer/{cell}/{task}/seed{seed}", "transfer",
-                            (f"task={task}", f"data={at(external)}", *(() if deploy else (f"val={at(ev)}",)),
+                            (f"task={task}", f"data={at(train)}", *(() if deploy else (f"val={at(ev)}",)),
                              f"vocab={at(ev)}", f"init={'scratch' if enc is None else at(enc + '/export')}",
                              f"model={grid.model}", f"seed={seed}", *grid.transfer, *grid.transfer_task.get(task, ())),
                             deps=deps, params={"scene": j, "init": init, "objective": oname, "task": task,

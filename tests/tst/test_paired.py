@@ -1,0 +1,56 @@
+"""tst.paired: gains differenced within (scene, seed) pairs, bootstrap intervals, the oracle gap."""
+
+import math
+
+import numpy as np
+import pytest
+
+from tst.paired import bootstrap_interval, gap_closed, pair_values, paired_gain
+
+
+def _row(init, scene, seed, v, status="ok", metric="semseg/mIoU"):
+    return {"init": init, "scene": scene, "seed": seed, "task": "semseg", "status": status, metric: v}
+
+
+def test_pairs_match_scene_and_seed_and_skip_unfinished():
+    rows = [_row("tst", 0, 0, 30.0), _row("tst", 0, 1, 32.0), _row("tst", 1, 0, 50.0),
+            _row("scratch", 0, 0, 20.0), _row("scratch", 1, 0, 45.0), _row("scratch", 0, 1, 99.0, status="failed")]
+    assert pair_values(rows, "tst", "scratch", "semseg/mIoU") == [(30.0, 20.0), (50.0, 45.0)]
+
+
+def test_a_consistent_gain_is_significant_though_scenes_differ_more_than_it():
+    # scene difficulty varies by 40 points, the gain is +2 +- 0.5: means overlap, pairs do not
+    rng = np.random.default_rng(0)
+    rows = []
+    for scene in range(3):
+        for seed in range(3):
+            base = 20.0 + 20.0 * scene + rng.normal(0, 1)
+            rows += [_row("scratch", scene, seed, base), _row("tst", scene, seed, base + 2.0 + rng.normal(0, 0.5))]
+    g = paired_gain(rows, "tst", "scratch", "semseg/mIoU")
+    assert g.n == 9 and g.mean == pytest.approx(2.0, abs=0.5)
+    assert 0 < g.lo < g.mean < g.hi and g.significant and g.text().endswith("*")
+    # no gain at all: the interval straddles zero
+    flat = [dict(r, **{"semseg/mIoU": r["semseg/mIoU"] - 2.0}) if r["init"] == "tst" else r for r in rows]
+    assert not paired_gain(flat, "tst", "scratch", "semseg/mIoU").significant
+
+
+def test_bootstrap_interval_is_deterministic_and_brackets_the_mean():
+    d = np.array([1.0, 2.0, 3.0, 4.0])
+    lo, hi = bootstrap_interval(d, seed=3)
+    assert (lo, hi) == bootstrap_interval(d, seed=3)
+    assert 1.0 <= lo < 2.5 < hi <= 4.0
+    assert bootstrap_interval(np.array([5.0, 5.0]))[0] == 5.0
+
+
+def test_single_pair_has_no_interval_and_two_objectives_are_refused():
+    one = paired_gain([_row("tst", 0, 0, 3.0), _row("scratch", 0, 0, 1.0)], "tst", "scratch", "semseg/mIoU")
+    assert one.n == 1 and one.mean == 2.0 and not one.significant and "no interval" in one.text()
+    assert paired_gain([], "tst", "scratch", "semseg/mIoU").text() == "—"
+    with pytest.raises(ValueError, match="several objectives"):
+        pair_values([_row("tst", 0, 0, 1.0), _row("tst", 0, 0, 2.0)], "tst", "scratch", "semseg/mIoU")
+
+
+def test_gap_closed():
+    assert gap_closed(30.0, 20.0, 40.0) == 0.5
+    assert gap_closed(15.0, 20.0, 40.0) == -0.25
+    assert math.isnan(gap_closed(30.0, 20.0, 20.0)) and math.isnan(gap_closed(math.nan, 1.0, 2.0))

@@ -1,0 +1,87 @@
+"""Paired gains with a bootstrap interval, and how much of the oracle gap an init closes.
+
+Why paired: scenes differ far more than inits do (one apartment is simply harder than another), so
+comparing the means of two inits drowns the gain in scene and seed spread. Differencing within a
+(scene, seed) pair — same test space, same transfer seed, same labelled views — removes both, and a
+bootstrap over those pairs gives the 95% interval the report states. Deterministic for a given
+``seed`` so that a re-rendered report prints the same interval.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PairedGain:
+    """``a - b`` over matched (scene, seed) pairs: mean, 95% bootstrap interval, number of pairs."""
+
+    a: str
+    b: str
+    metric: str
+    mean: float
+    lo: float
+    hi: float
+    n: int
+
+    @property
+    def significant(self) -> bool:
+        """True when the 95% interval excludes zero."""
+        return self.n > 1 and (self.lo > 0 or self.hi < 0)
+
+    def text(self) -> str:
+        if self.n == 0:
+            return "—"
+        if self.n == 1:
+            return f"{self.mean:+.2f} (1 pair, no interval)"
+        return f"{self.mean:+.2f} [{self.lo:+.2f}, {self.hi:+.2f}]" + (" *" if self.significant else "")
+
+
+def _values(rows: Iterable[dict], init: str, metric: str) -> dict[tuple, float]:
+    """(scene, seed) -> value of ``init``'s finished runs (one objective per init: the gain analysis)."""
+    out: dict[tuple, float] = {}
+    for r in rows:
+        if r.get("init") == init and r.get("status") == "ok" and metric in r:
+            key = (r.get("scene"), r.get("seed"))
+            if key in out:
+                raise ValueError(f"{init} has two runs for scene {key[0]} seed {key[1]} (several objectives?); "
+                                 f"pair one objective at a time")
+            out[key] = float(r[metric])
+    return out
+
+
+def pair_values(rows: list[dict], a: str, b: str, metric: str) -> list[tuple[float, float]]:
+    """(a, b) values of every (scene, seed) where both finished."""
+    va, vb = _values(rows, a, metric), _values(rows, b, metric)
+    return [(va[k], vb[k]) for k in sorted(va, key=str) if k in vb]
+
+
+def bootstrap_interval(diffs: np.ndarray, n_boot: int = 10_000, seed: int = 0,
+                       level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``diffs`` (resampling pairs with replacement)."""
+    rng = np.random.default_rng(seed)
+    means = diffs[rng.integers(0, len(diffs), size=(n_boot, len(diffs)))].mean(axis=1)  # [n_boot]
+    tail = (1.0 - level) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))
+
+
+def paired_gain(rows: list[dict], a: str, b: str, metric: str, n_boot: int = 10_000, seed: int = 0) -> PairedGain:
+    pairs = pair_values(rows, a, b, metric)
+    if not pairs:
+        return PairedGain(a, b, metric, math.nan, math.nan, math.nan, 0)
+    diffs = np.array([x - y for x, y in pairs], dtype=np.float64)
+    lo, hi = bootstrap_interval(diffs, n_boot, seed) if len(diffs) > 1 else (math.nan, math.nan)
+    return PairedGain(a, b, metric, float(diffs.mean()), lo, hi, len(diffs))
+
+
+def gap_closed(tst: float, scratch: float, oracle: float) -> float:
+    """``(tst - scratch) / (oracle - scratch)``: 1 = as good as labels in the test space, 0 = no better than
+    scratch; NaN when the oracle is no better than scratch (there is no gap to close)."""
+    gap = oracle - scratch
+    if any(math.isnan(v) for v in (tst, scratch, oracle)) or gap <= 0:
+        return math.nan
+    return (tst - scratch) / gap
