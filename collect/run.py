@@ -27,6 +27,7 @@ from tst.collect.finalize import finish_split
 from tst.collect.leakage import enforce_separation, split_poses
 from tst.collect.manifest import build_manifest, merge_vocabularies
 from tst.collect.policies.base import PolicyError
+from tst.collect.spread import spread_problem, spread_report
 from tst.envs.camera import Intrinsics
 from tst.envs.freespace import FreeSpace
 from tst.envs.scene import Scene
@@ -121,7 +122,8 @@ def plan(cfg: DictConfig, scenes: list[Scene]) -> tuple[np.ndarray, np.ndarray, 
     for j, scene in enumerate(scenes):
         want = n // k + (j < n % k)
         # _convert_=object: the Scene must reach the policy as itself, not as an OmegaConf copy
-        policy = instantiate(cfg.policy, scene=scene, free_space=FreeSpace(scene), _convert_="object")
+        free_space = FreeSpace(scene, enclosed=cfg.get("freespace", {}).get("enclosed", "auto"))
+        policy = instantiate(cfg.policy, scene=scene, free_space=free_space, _convert_="object")
         seed = plan_seed(int(cfg.seed), cfg.split, j)
         try:
             if ref_poses is None:
@@ -132,6 +134,12 @@ def plan(cfg: DictConfig, scenes: list[Scene]) -> tuple[np.ndarray, np.ndarray, 
             poses, failure = list(getattr(e, "poses", []) or []), f"scene {scene.scene_id!r}: {e}"
         per_scene.append(poses)
         reports[scene.scene_id] = policy.report()
+        if poses:  # a degenerate spread is refused before anything is rendered
+            spread = spread_report(free_space, np.asarray(poses))
+            reports[scene.scene_id]["spread"] = spread
+            problem = spread_problem(spread, len(poses), scene.scene_id, policy.name, reports[scene.scene_id])
+            if problem:
+                raise CollectError(f"refusing to collect: {problem}")
     total = 0
     while total < n and total // k < len(per_scene[total % k]):
         total += 1

@@ -10,7 +10,9 @@ headings x ``pitches``; what a candidate sees is found once by casting a ``rays`
 pixel rays with the collector's horizontal field of view and voxelising the hits. "Observable"
 surface is the union over all candidates (what an agent on the floor can ever see; the underside of
 a table is not). Poses are returned when the target is reached, so ``plan(n)`` may return FEWER than
-``n`` poses — the policy's report says how many and which coverage they reach.
+``n`` poses — the policy's report says how many and which coverage they reach, and also
+``scene_coverage``: the share of ALL the scene's surface voxels seen (sampled by area), with
+``observable_fraction`` the share the candidates could ever see.
 """
 
 from __future__ import annotations
@@ -50,6 +52,24 @@ def seen_voxels(rc: o3d.t.geometry.RaycastingScene, poses: np.ndarray, intrinsic
     return [np.unique(k[h]) for k, h in zip(keys, hit)]
 
 
+def surface_voxels(scene: Scene, voxel: float, origin: np.ndarray, per_voxel: float = 8.0,
+                   max_points: int = 2_000_000) -> np.ndarray:
+    """Sorted unique keys (as ``seen_voxels``) of the voxels the scene's surface passes through, from
+    points sampled uniformly by area (about ``per_voxel`` per voxel face): the denominator that says
+    how much of the whole scene, not only of what the candidates can see, a plan covered."""
+    tri = scene.vertices.astype(np.float64)[scene.faces]  # [F, 3, 3]
+    area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)  # [F]
+    n = int(min(max_points, max(1000, per_voxel * area.sum() / voxel ** 2)))
+    rng = np.random.default_rng(0)
+    f = rng.choice(len(area), size=n, p=area / area.sum())
+    u, v = rng.random(n), rng.random(n)
+    flip = u + v > 1
+    u[flip], v[flip] = 1 - u[flip], 1 - v[flip]
+    pts = tri[f, 0] + u[:, None] * (tri[f, 1] - tri[f, 0]) + v[:, None] * (tri[f, 2] - tri[f, 0])  # [n, 3]
+    ijk = np.floor((pts - origin) / voxel).astype(np.int64)
+    return np.unique((ijk[:, 0] * 4096 + ijk[:, 1]) * 4096 + ijk[:, 2])
+
+
 class ExplorePolicy(CameraPolicy):
     name = "explore"
 
@@ -86,6 +106,8 @@ class ExplorePolicy(CameraPolicy):
         self.visibility = csr_matrix((np.ones(len(rows), np.float32), (rows, inverse)),
                                      shape=(len(vis), len(keys)))  # [C, V] candidate sees voxel
         self.observable = len(keys)
+        self.voxel_keys = keys  # [V] int64 key of each observable voxel
+        self.surface_keys = surface_voxels(scene, self.voxel, scene.bounds[0] - self.voxel)
         if self.observable == 0:
             raise PolicyError(f"policy=explore: no surface of scene {scene.scene_id!r} is visible from its "
                               f"{len(nodes)} navigable candidate positions")
@@ -112,7 +134,12 @@ class ExplorePolicy(CameraPolicy):
             unseen[self.visibility[best].indices] = 0.0
             here = int(self.cand_node[best])
             covered = 1.0 - float(unseen.sum()) / self.observable
+        seen = self.voxel_keys[unseen == 0]
+        scene_cov = float(np.isin(self.surface_keys, seen).mean())
+        observable = float(np.isin(self.surface_keys, self.voxel_keys).mean())
         self._report = {"policy": self.name, "planned": len(chosen), "coverage": round(covered, 4),
+                        "scene_coverage": round(scene_cov, 4), "observable_fraction": round(observable, 4),
+                        "surface_voxels": int(len(self.surface_keys)),
                         "coverage_target": self.coverage, "target_reached": covered >= self.coverage,
                         "observable_voxels": int(self.observable), "voxel": self.voxel,
                         "candidates": int(len(self.cand_pose))}

@@ -40,25 +40,29 @@ class RandomPolicy(CameraPolicy):
             raise ValueError(f"policy.clearance must be >= 0 metres, got {clearance}")
         self._planned = 0
 
-    def _block(self, seed: int, block: int) -> list[np.ndarray]:
+    def _block(self, seed: int, block: int, k: int) -> list[np.ndarray]:
+        """The first ``k`` <= BLOCK poses of a block: positions and angles come from separate generators
+        and sample_positions is prefix-stable, so asking for fewer changes none of them."""
         rng = np.random.default_rng([seed, block])
         try:
-            pos = self.free_space.sample_positions(BLOCK, rng, height=self.height, clearance=self.clearance)  # [B, 3]
+            pos = self.free_space.sample_positions(k, rng, height=self.height, clearance=self.clearance)  # [k, 3]
         except NoFreeSpaceError as e:
             raise PolicyError(f"policy=random cannot place cameras in scene {self.scene.scene_id!r}: {e}") from e
-        yaw = rng.uniform(0.0, 2 * np.pi, size=BLOCK)  # [B] radians
-        pitch = np.deg2rad(rng.uniform(*self.pitch, size=BLOCK))  # [B] radians, positive looks up
+        angles = np.random.default_rng([seed, block, 1])
+        yaw = angles.uniform(0.0, 2 * np.pi, size=BLOCK)[:k]  # [k] radians
+        pitch = np.deg2rad(angles.uniform(*self.pitch, size=BLOCK))[:k]  # [k] radians, positive looks up
         return [pose_from_yaw_pitch(p, y, t) for p, y, t in zip(pos, yaw, pitch)]
 
     def plan(self, n: int, seed: int) -> list[np.ndarray]:
-        """``n`` cam_to_world [4, 4] poses; pose ``i`` depends only on ``(seed, i)``."""
+        """``n`` cam_to_world [4, 4] poses; pose ``i`` depends only on ``(seed, i)``; FreeSpace is asked
+        for exactly ``n`` positions."""
         if n < 0:
             raise ValueError(f"cannot plan a negative number of poses ({n})")
         poses: list[np.ndarray] = []
         for block in range((n + BLOCK - 1) // BLOCK):
-            poses += self._block(seed, block)
+            poses += self._block(seed, block, min(BLOCK, n - block * BLOCK))
         self._planned = n
-        return poses[:n]
+        return poses
 
     def report(self) -> dict:
         return {"policy": self.name, "planned": self._planned, "height": list(self.height),

@@ -202,7 +202,7 @@ def test_debug_tiny_composes_to_small_settings(tmp_path):
 def test_leakage_report_and_enforced_separation(tmp_path):
     run(compose_collect(tmp_path / "pre", "frames=24", "shard_size=8"))
     ref = f"leakage_ref={tmp_path / 'pre'}"
-    loose = {"max_dist": 1.2, "max_angle": 60.0}
+    loose = {"max_dist": 1.0, "max_angle": 45.0}
     run(compose_collect(tmp_path / "ev", "frames=12", "split=eval", ref, leakage={**loose, "enforce": False}))
     report = json.loads((tmp_path / "ev/manifest.json").read_text())["leakage"]
     assert report["fraction_close"] > 0  # 24 random views in a 4 x 3 m room: some eval views leak
@@ -214,6 +214,6 @@ def test_leakage_report_and_enforced_separation(tmp_path):
         T = np.array(s["meta"]["cam_to_world"])
         dist = np.linalg.norm(pre[:, :3, 3] - T[:3, 3], axis=1)
         angle = np.degrees(np.arccos(np.clip(pre[:, :3, 2] @ T[:3, 2], -1, 1)))
-        assert not ((dist < 1.2) & (angle < 60.0)).any()
+        assert not ((dist < 1.0) & (angle < 45.0)).any()
     with pytest.raises(ValueError, match="leakage.enforce"):
         run(compose_collect(tmp_path / "x", "frames=2", leakage={**loose, "enforce": True}))
