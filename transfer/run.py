@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 
 from tst.atomic import write_json
 from tst.checkpoint import CheckpointError, init_encoder, load_checkpoint, load_encoder, save_checkpoint
+from tst.finite import non_finite_inputs, non_finite_params
 from tst.models.vit import create_encoder
 from tst.loader import PositionPlan, load, to_device
 from tst.pretrain.loop import lr_at, restore_rng
@@ -251,7 +252,12 @@ def run(cfg: DictConfig) -> dict:
     plan = PositionPlan(len(data), int(cfg.seed), bs, start=step * bs, steps=int(cfg.steps) - step, subset=train_idx,
                         epochs=False)  # the same samples at each step whether resumed or not
     batches = iter(load(data, plan, workers, device))
+    def diverged(what: str, fix: str) -> FloatingPointError:
+        return FloatingPointError(f"{what}; stopped without saving. The last good checkpoint is "
+                                  f"{ckpt_path if ckpt_path.exists() else 'not written yet'}; {fix}")
+
     with make_logger(cfg, run_path, name=run_path.name) as logger:
+        logger.drop_after(step)  # the steps after the checkpoint run again: log them once
         while step < int(cfg.steps):
             t0 = time.perf_counter()
             lr = lr_at(step, **schedule)
@@ -261,14 +267,23 @@ def run(cfg: DictConfig) -> dict:
             model.train()
             if probe:
                 encoder.eval()
+            bad = non_finite_inputs(batch, list(batch))
+            if bad:
+                raise diverged(f"non-finite values at step {step + 1} in the {', '.join(bad)} input (NaN/inf in "
+                               f"the batch read from {cfg.data})", "check those samples")
             out = task.loss(model, batch)
             if not torch.isfinite(out["loss"]):
-                raise FloatingPointError(f"non-finite loss at step {step + 1}: {out}; lower lr or check the data")
+                raise diverged(f"non-finite loss at step {step + 1}: {out}", "lower lr or check the data")
             optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg.grad_clip))
             optimizer.step()
+            bad = non_finite_params(model)  # a finite loss can still take a step to NaN weights
+            if bad:
+                raise diverged(f"non-finite weights after step {step + 1} at lr={lr:.3g} ({len(bad)} tensors: "
+                               f"{', '.join(bad[:3])}{', …' if len(bad) > 3 else ''})",
+                               "lower lr (or lengthen warmup, or set grad_clip) and start again")
             step += 1
             rates.append(bs / (time.perf_counter() - t0))
             last = out["loss"].item()

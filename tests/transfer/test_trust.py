@@ -1,0 +1,65 @@
+"""`tst transfer` under faults: diverged weights are never saved, a resume logs every step once."""
+
+import json
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+import tst.transfer.run as run_module
+from tests.transfer.synthetic import write_split
+from tst.checkpoint import load_checkpoint
+from tst.cli import config_dir
+from tst.transfer.run import run
+
+
+def _cfg(data, out, *extra):
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose(config_name="transfer", overrides=[
+            "task=semseg", "task.head=linear", f"data={data}", f"out={out}", "logger=none", "batch_size=4",
+            "eval_batch_size=4", "warmup=1", "log_every=1", "ckpt_every=2", "val_fraction=0.25", "lr=3e-3",
+            "steps=5", *extra])
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    return write_split(tmp_path_factory.mktemp("external") / "split", n=8)
+
+
+def _steps(run_dir):
+    return [json.loads(line)["step"] for line in (run_dir / "log.jsonl").read_text().splitlines()
+            if "train/loss" in line]
+
+
+def test_a_resumed_run_logs_each_step_once(split, tmp_path, monkeypatch):
+    real = run_module.make_logger
+
+    def dies_after_step_3(*a, **kw):
+        lg = real(*a, **kw)
+        log = lg.log
+
+        def log_then_die(values, step=None):
+            log(values, step=step)
+            if step == 3:
+                raise KeyboardInterrupt  # killed after logging step 3; the checkpoint is from step 2
+        lg.log = log_then_die
+        return lg
+
+    monkeypatch.setattr(run_module, "make_logger", dies_after_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        run(_cfg(split, tmp_path / "run"))
+    monkeypatch.setattr(run_module, "make_logger", real)
+    assert load_checkpoint(tmp_path / "run" / "ckpt.pt")["step"] == 2
+    run(_cfg(split, tmp_path / "run", "resume=true"))
+    assert _steps(tmp_path / "run") == [1, 2, 3, 4, 5]
+
+
+def test_diverged_weights_are_never_saved(split, tmp_path):
+    # lr=1e3: the step-2 update itself makes the weights NaN (today they are checkpointed at step 2)
+    with pytest.raises(FloatingPointError, match=r"non-finite weights after step 2.*lower lr"):
+        run(_cfg(split, tmp_path / "run", "lr=1e3", "grad_clip=0", "layer_decay=1.0"))
+    assert not (tmp_path / "run" / "head.pt").exists()
+    ckpt = tmp_path / "run" / "ckpt.pt"
+    if ckpt.exists():
+        import torch
+
+        assert all(torch.isfinite(v).all() for v in load_checkpoint(ckpt)["model"].values() if v.is_floating_point())
