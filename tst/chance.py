@@ -1,0 +1,64 @@
+"""Chance levels: what a predictor that never looks at the image scores on a test space's eval split.
+
+A report that says "mIoU 31" means little without the floor beside it. The floors are scored with the
+same evaluators as the heads, on the same eval views:
+- semseg: the split's most frequent class predicted at every pixel (the majority-class baseline);
+- det: no detections at all (AP 0: a box detector that ignores the image finds nothing reliably);
+- caption: one fixed sentence for every view — the reference caption used most often across the split.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from tst.dataset import ShardDataset
+from tst.metrics.captioning import CaptionEvaluator
+from tst.metrics.semseg import SemSegEvaluator
+
+CHANCE_KEYS = {"semseg": "semseg/mIoU", "det": "det/AP50", "caption": "caption/CIDEr"}
+
+
+def _vocabulary(split_dir: Path) -> dict[int, str]:
+    man = json.loads((split_dir / "manifest.json").read_text())
+    return {int(k): v for k, v in man["classes"].items() if int(k) != 0}
+
+
+def semseg_chance(split_dir: str | Path) -> float:
+    """mIoU (0-100) of predicting the split's most frequent labelled class everywhere."""
+    split_dir = Path(split_dir)
+    ds = ShardDataset(split_dir, ["semseg"])
+    maps = [ds[i]["semseg"].numpy() for i in range(len(ds))]  # [H, W] class ids each
+    counts = np.bincount(np.concatenate([m.ravel() for m in maps]).astype(np.int64))
+    counts[0] = 0  # unlabelled is ignored by the metric
+    majority = int(counts.argmax())
+    ev = SemSegEvaluator(_vocabulary(split_dir))
+    ev.process([{"semseg": m} for m in maps], [{"semseg": np.full_like(m, majority)} for m in maps])
+    return float(ev.evaluate()["semseg/mIoU"])
+
+
+def caption_chance(split_dir: str | Path, use_java: bool | None = None) -> float:
+    """CIDEr of one constant caption (the split's most used reference) for every view."""
+    ds = ShardDataset(Path(split_dir), ["caption"])
+    refs = [ds[i]["caption"]["captions"] for i in range(len(ds))]
+    constant = Counter(c for r in refs for c in r).most_common(1)[0][0]
+    ev = CaptionEvaluator(use_java=use_java)
+    ev.process([{"image_id": i, "captions": r} for i, r in enumerate(refs)], [{"caption": constant}] * len(refs))
+    return float(ev.evaluate()["caption/CIDEr"])
+
+
+def chance_levels(split_dir: str | Path, tasks: tuple[str, ...], use_java: bool | None = None) -> dict[str, float]:
+    """``{metric key: chance score}`` for the tasks whose members the split holds."""
+    split_dir = Path(split_dir)
+    members = set(json.loads((split_dir / "manifest.json").read_text()).get("members", []))
+    out: dict[str, float] = {}
+    if "semseg" in tasks:
+        out[CHANCE_KEYS["semseg"]] = semseg_chance(split_dir)
+    if "det" in tasks:
+        out[CHANCE_KEYS["det"]] = 0.0
+    if "caption" in tasks and "caption.json" in members:
+        out[CHANCE_KEYS["caption"]] = caption_chance(split_dir, use_java)
+    return out
