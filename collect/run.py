@@ -152,6 +152,10 @@ def run(cfg: DictConfig) -> dict:
     rd = open_run_dir(cfg, may_differ=("frames",))
     split_dir = rd.path
     scenes = build_scenes(cfg)
+    for s in scenes:  # loaders load a scan without its annotation files; only split=pretrain can use it
+        if cfg.split != "pretrain" and "(unlabelled: missing" in s.source:
+            raise CollectError(f"split={cfg.split} needs labels, but scene {s.scene_id!r} has none: {s.source}. "
+                               f"Add the annotation file(s), or collect split=pretrain (no labels needed)")
     class_names, lookups = merge_vocabularies(scenes)
     poses, scene_index, reports, failure = plan(cfg, scenes)
     if len(poses) == 0:

@@ -8,7 +8,15 @@ class differently ("couch", "television", "refrigerator") are mapped onto ours b
 
 from __future__ import annotations
 
-from tst.envs.scene import UNLABELLED
+import dataclasses
+import logging
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from tst.envs.scene import UNLABELLED, Scene
+
+log = logging.getLogger(__name__)
 
 # class id -> name. Append only: ids are stored in shards and checkpoints, so never reorder.
 SYNTH_CLASSES: list[str] = [
@@ -55,6 +63,22 @@ SYNONYMS: dict[str, str] = {
     "notebook": "laptop", "computer": "laptop", "cushion": "pillow", "floor mat": "rug",
     "wall": "wall", "floor": "floor", "ceiling": "ceiling", "unknown": UNLABELLED,
     "background": UNLABELLED, "void": UNLABELLED, "undefined": UNLABELLED,
+    # ScanNet / ScanNet++ / Replica spellings
+    "trashcan": "trash can", "garbage can": "trash can", "garbage bin": "trash can", "trash bin": "trash can",
+    "recycling bin": "trash can", "wastebasket": "trash can", "kitchen cabinets": "cabinet",
+    "storage cabinet": "cabinet", "file cabinet": "cabinet", "bathroom cabinet": "cabinet",
+    "wall cabinet": "cabinet", "bathroom vanity": "cabinet", "sofa chair": "chair", "desk chair": "chair",
+    "bar stool": "chair", "stools": "chair", "seat": "chair", "night table": "nightstand", "bedside cabinet": "nightstand",
+    "study desk": "desk", "computer desk": "desk", "writing desk": "desk", "indoor plant": "plant",
+    "plant pot": "plant", "computer monitor": "tv", "screen": "tv",
+    "fridge freezer": "fridge", "mini fridge": "fridge", "oven range": "oven", "range hood": "oven",
+    "bath tub": "bathtub", "toilet bowl": "toilet", "sink cabinet": "sink", "vanity sink": "sink",
+    "wall plug": "socket", "power socket": "socket", "comforter": "blanket", "duvet": "blanket",
+    "book shelf": "shelf", "wall shelf": "shelf", "shelving": "shelf", "closet door": "door",
+    "photo": "picture", "picture frame": "picture", "canvas": "picture", "wall lamp": "lamp",
+    "ceiling lamp": "lamp", "ceiling light": "lamp", "lamp shade": "lamp", "pillows": "pillow",
+    "throw pillow": "pillow", "sofa cushion": "pillow", "doormat": "rug", "bath mat": "rug",
+    "window blind": "window", "windowsill": "window", "window sill": "window", "floor carpet": "rug",
 }
 
 
@@ -72,6 +96,42 @@ def canonical_name(name: str) -> str:
     if key.endswith("s") and key[:-1] in SYNTH_CLASSES:  # plural: "chairs", "plants"
         return key[:-1]
     return key
+
+
+def to_canonical(scene: Scene, label_map: Mapping[str, str] | None = None,
+                 extra: Iterable[str] | None = None, where: str = "") -> Scene:
+    """``scene`` with its class names mapped onto the canonical vocabulary (ids of ``SYNTH_CLASSES``).
+
+    Every dataset name goes through ``label_map`` (raw name -> class name; it wins) or else
+    ``canonical_name`` (synonyms). Names that land outside ``SYNTH_CLASSES`` are kept as extra classes
+    (appended) when ``extra`` is None or lists them (canonical spelling), else they become unlabelled.
+    Both kinds are reported in one log line with their face counts, so a user sees what to add to
+    ``label_map`` (``scene.label_map={raw: class}``).
+    """
+    lmap = {canonical_name(str(k)): str(v) for k, v in (label_map or {}).items()}
+    keep = None if extra is None else {canonical_name(e) for e in extra}
+    targets = [canonical_name(lmap.get(canonical_name(n), n)) for n in scene.class_names]
+    names = list(SYNTH_CLASSES)
+    for t in targets[1:]:
+        if t not in names and t != UNLABELLED and (keep is None or t in keep or t in
+                                                    {canonical_name(v) for v in lmap.values()}):
+            names.append(t)
+    lut = np.array([0] + [names.index(t) if t in names else 0 for t in targets[1:]], np.int32)
+    faces = np.bincount(scene.face_class, minlength=len(scene.class_names))  # [C] faces per raw class
+    dropped = {scene.class_names[i]: int(faces[i]) for i, t in enumerate(targets)
+               if i > 0 and lut[i] == 0 and t != UNLABELLED and faces[i] > 0}
+    extras = {scene.class_names[i]: int(faces[i]) for i, t in enumerate(targets)
+              if i > 0 and lut[i] >= len(SYNTH_CLASSES) and faces[i] > 0}
+    where = where or scene.source or scene.scene_id
+    if dropped:
+        total = int(faces[1:].sum())
+        log.warning("%s: %d of %d labelled faces have a class outside the vocabulary and become %r "
+                    "(map them with scene.label_map={raw: class}): %s", where, sum(dropped.values()), total,
+                    UNLABELLED, dict(sorted(dropped.items(), key=lambda kv: -kv[1])))
+    if extras:
+        log.info("%s: classes kept beyond the canonical vocabulary (faces): %s", where,
+                 dict(sorted(extras.items(), key=lambda kv: -kv[1])))
+    return dataclasses.replace(scene, class_names=names, instance_class=lut[scene.instance_class]).validate()
 
 
 def synth_class_id(name: str) -> int:

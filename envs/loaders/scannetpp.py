@@ -9,22 +9,26 @@ On-disk layout of one scene folder (as the ScanNet++ release ships ``data/<scene
 Labels live on vertices (through segments), the Scene puts them on faces: a face takes the instance
 that at least two of its three vertices share; when all three differ it takes its first vertex's
 (deterministic, and such faces only occur on segment borders). A segment listed by several groups
-belongs to the first. Instances are numbered 1..N in ascending ``objectId``. Raw labels are
-lower-cased, passed through the optional ``label_map`` (raw label -> class name) and looked up in
-``SCANNETPP_CLASSES``, a top-100 style list of the benchmark's frequent semantic classes; unknown
-labels become "unlabelled" (class 0) and are reported in ONE warning. ScanNet++ meshes are z-up metres.
+belongs to the first. Instances are numbered 1..N in ascending ``objectId``. Raw labels go through
+the optional ``label_map`` (raw label -> class name; it wins) or the synonyms onto the canonical
+vocabulary (``tst.envs.vocabulary.to_canonical``), plus ``SCANNETPP_CLASSES`` (a top-100 style list of
+the benchmark's frequent classes); other labels become "unlabelled" (class 0) and are reported with
+their face counts in ONE warning. ScanNet++ meshes are z-up metres.
 """
 
 from __future__ import annotations
 
 import json
-import warnings
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from tst.envs.loaders import ply
 from tst.envs.scene import UNLABELLED, Scene
+from tst.envs.vocabulary import to_canonical
+
+log = logging.getLogger(__name__)
 
 MESH = "scans/mesh_aligned_0.05.ply"
 SEGMENTS = "scans/segments.json"
@@ -58,7 +62,7 @@ def _scans_root(path: Path) -> Path:
 
 def _read_json(path: Path, field: str) -> dict:
     if not path.is_file():
-        raise FileNotFoundError(f"ScanNet++ scene {path.parent.parent}: missing {path}. Expected layout: {LAYOUT}")
+        raise FileNotFoundError(f"scene annotation {path} is missing")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as e:
@@ -75,63 +79,80 @@ def _majority(corner: np.ndarray) -> np.ndarray:
     return np.where((b == c) & (a != b), b, a)
 
 
-def load_scannetpp(path: str | Path, label_map: dict[str, str] | None = None) -> Scene:
-    """Load one ScanNet++ scene folder (see the module docstring) into a z-up metre Scene."""
-    root = _scans_root(Path(path))
-    if not root.is_dir():
-        raise FileNotFoundError(f"ScanNet++ scene folder {root} does not exist. Expected layout: {LAYOUT}")
-    mesh_path = root / MESH
-    if not mesh_path.is_file():
-        raise FileNotFoundError(f"ScanNet++ scene {root}: missing {mesh_path}. Expected layout: {LAYOUT}")
-    seg = _read_json(root / SEGMENTS, "segIndices")
-    anno = _read_json(root / ANNOTATIONS, "segGroups")
-    data = ply.read_ply(mesh_path, {"vertex": ("x", "y", "z"), "face": ("vertex_indices",)})
-    vertices = ply.vertex_positions(data)  # [V, 3]
-    faces, _ = ply.triangulate(ply.face_polygons(data))  # [F, 3]
-
-    seg_indices = np.asarray(seg["segIndices"], dtype=np.int64)  # [V]
-    if seg_indices.shape != (len(vertices),):
-        raise ValueError(f"{root / SEGMENTS}: field 'segIndices' must hold one segment id per vertex of "
-                         f"{mesh_path.name}: expected {len(vertices)}, found {seg_indices.shape[0]}")
-
-    # vocabulary: the shipped list, plus label_map targets it does not have
-    label_map = {str(k).lower(): str(v).lower() for k, v in (label_map or {}).items()}
-    class_names = [UNLABELLED, *SCANNETPP_CLASSES]
-    class_names += sorted({v for v in label_map.values() if v not in class_names})
-    class_of = {name: i for i, name in enumerate(class_names)}
-
+def read_annotation(segments: Path, groups: Path, num_vertices: int, mesh_name: str) -> tuple[np.ndarray, list]:
+    """([V] segment id per vertex, segGroups sorted by objectId), checked against the mesh (ScanNet and
+    ScanNet++ share this format)."""
+    seg_indices = np.asarray(_read_json(segments, "segIndices")["segIndices"], dtype=np.int64)  # [V]
+    if seg_indices.shape != (num_vertices,):
+        raise ValueError(f"{segments}: field 'segIndices' must hold one segment id per vertex of "
+                         f"{mesh_name}: expected {num_vertices}, found {seg_indices.shape[0]}")
+    anno = _read_json(groups, "segGroups")
     try:
-        groups = sorted(anno["segGroups"], key=lambda g: int(g["objectId"]))
-        seg_to_inst: dict[int, int] = {}
-        instance_class, instance_names, unknown = [0], {}, set()
-        for inst, g in enumerate(groups, start=1):
-            raw = str(g["label"]).strip().lower()
-            name = label_map.get(raw, raw)
-            if name not in class_of:
-                unknown.add(raw)
-            instance_class.append(class_of.get(name, 0))
-            instance_names[inst] = raw
-            for s in g["segments"]:
-                seg_to_inst.setdefault(int(s), inst)
+        ordered = sorted(anno["segGroups"], key=lambda g: int(g["objectId"]))
+        for g in ordered:
+            str(g["label"]), [int(x) for x in g["segments"]]
     except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{root / ANNOTATIONS}: malformed segGroups entry ({type(e).__name__}: {e}); expected "
+        raise ValueError(f"{groups}: malformed segGroups entry ({type(e).__name__}: {e}); expected "
                          f"{{id, objectId, label, segments: [segment ids]}}") from e
-    if unknown:
-        warnings.warn(f"{root / ANNOTATIONS}: labels not in the class list (mapped to {UNLABELLED!r}; add them "
-                      f"through label_map): {sorted(unknown)}", stacklevel=2)
+    return seg_indices, ordered
 
+
+def segment_labels(faces: np.ndarray, seg_indices: np.ndarray, groups: list, raw: list[str]
+                   ) -> tuple[np.ndarray, np.ndarray, list[str], dict[int, str]]:
+    """(face_instance [F], instance_class [I+1], raw class names, instance names) from per-vertex
+    segments: instances 1..N in group order, class names the raw labels ``raw`` (one per group)."""
+    class_names = [UNLABELLED]
+    seg_to_inst: dict[int, int] = {}
+    instance_class, instance_names = [0], {}
+    for inst, (g, label) in enumerate(zip(groups, raw), start=1):
+        label = str(label).strip().lower()
+        if label not in class_names:
+            class_names.append(label)
+        instance_class.append(class_names.index(label))
+        instance_names[inst] = str(g["label"]).strip().lower()
+        for s in g["segments"]:
+            seg_to_inst.setdefault(int(s), inst)
     keys = np.array(sorted(seg_to_inst), dtype=np.int64)
     vals = np.array([seg_to_inst[k] for k in keys.tolist()], dtype=np.int32)
     pos = np.clip(np.searchsorted(keys, seg_indices), 0, max(len(keys) - 1, 0))
     hit = (keys[pos] == seg_indices) if len(keys) else np.zeros(len(seg_indices), bool)
     vertex_instance = np.where(hit, vals[pos] if len(vals) else 0, 0).astype(np.int32)  # [V]
     face_instance = _majority(vertex_instance[faces]) if len(faces) else np.zeros(0, np.int32)  # [F]
-    return Scene(
-        vertices=vertices, faces=faces, face_instance=face_instance.astype(np.int32),
-        instance_class=np.array(instance_class, np.int32), class_names=class_names,
-        vertex_colors=ply.vertex_colors(data), scene_id=root.name, source=f"scannetpp {root}",
-        instance_names=instance_names,
-    ).validate()
+    return face_instance.astype(np.int32), np.array(instance_class, np.int32), class_names, instance_names
+
+
+def load_scannetpp(path: str | Path, label_map: dict[str, str] | None = None) -> Scene:
+    """Load one ScanNet++ scene folder (see the module docstring) into a z-up metre Scene.
+
+    Without the annotation files the scene loads unlabelled (split=pretrain needs no labels); a
+    labelled split then refuses it, naming the missing file (the Scene's ``source`` says which)."""
+    root = _scans_root(Path(path))
+    if not root.is_dir():
+        raise FileNotFoundError(f"ScanNet++ scene folder {root} does not exist. Expected layout: {LAYOUT}")
+    mesh_path = root / MESH
+    if not mesh_path.is_file():
+        raise FileNotFoundError(f"ScanNet++ scene {root}: missing {mesh_path}. Expected layout: {LAYOUT}")
+    data = ply.read_ply(mesh_path, {"vertex": ("x", "y", "z"), "face": ("vertex_indices",)})
+    vertices = ply.vertex_positions(data)  # [V, 3]
+    faces, _ = ply.triangulate(ply.face_polygons(data))  # [F, 3]
+    colors = ply.vertex_colors(data)
+    log.info("%s: appearance from %s", mesh_path, "vertex colours" if colors is not None else "neutral grey 200")
+    missing = [root / p for p in (SEGMENTS, ANNOTATIONS) if not (root / p).is_file()]
+    source = f"scannetpp {root}"
+    if missing:
+        log.warning("ScanNet++ scene %s has no annotation (%s missing): loaded unlabelled, usable for "
+                    "split=pretrain only", root, ", ".join(str(p) for p in missing))
+        face_instance, instance_class, class_names, names = (np.zeros(len(faces), np.int32), np.zeros(1, np.int32),
+                                                             [UNLABELLED], {})
+        source += f" (unlabelled: missing {', '.join(str(p) for p in missing)})"
+    else:
+        seg_indices, groups = read_annotation(root / SEGMENTS, root / ANNOTATIONS, len(vertices), mesh_path.name)
+        face_instance, instance_class, class_names, names = segment_labels(
+            faces, seg_indices, groups, [str(g["label"]) for g in groups])
+    scene = Scene(vertices=vertices, faces=faces, face_instance=face_instance, instance_class=instance_class,
+                  class_names=class_names, vertex_colors=colors, scene_id=root.name, source=source,
+                  instance_names=names).validate()
+    return to_canonical(scene, label_map, extra=SCANNETPP_CLASSES, where=str(root / ANNOTATIONS))
 
 
 def write_scannetpp(scene: Scene, path: str | Path) -> None:
