@@ -243,7 +243,8 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
                   + f" | lr {lr:.2e} | {gbatch / dt:.1f} samples/s | {row['mem_mb']:.0f} MiB", flush=True)
         if info.is_main and cfg.preview_every and step % int(cfg.preview_every) == 0:
             model.eval()
-            save_preview(run_path / "previews" / f"step_{step:06d}.png", model.reconstruct(batch, masks), step)
+            logger.log_images({"pretrain/preview": save_preview(run_path / "previews" / f"step_{step:06d}.png",
+                                                                model.reconstruct(batch, masks), step)}, step=step)
             model.train()
         if step % int(cfg.ckpt_every) == 0 or step == int(cfg.steps):
             checkpoint()

@@ -181,6 +181,7 @@ def run(cfg: DictConfig) -> dict:
             path = overlay_dir / f"{keys[i]}.png"
             ov.write_png(path, ov.vstack(r))
             overlays.append(path)
+        logger.log_images({"deploy/overlays": overlays})
         agent = None
         if cfg.agent:
             from tst.transfer.agent_demo import run_agent

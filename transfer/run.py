@@ -295,6 +295,7 @@ def run(cfg: DictConfig) -> dict:
 
         metrics, eval_rate = evaluate(task, model, val_ds, val_idx, int(cfg.eval_batch_size), device,
                                       run_path / "predictions", workers)
+        logger.log_images({"transfer/predictions": run_path / "preview.png"}, step=step)
         checkpoint(rd.file("head.pt"), with_optimizer=False)
         metrics.update({"transfer/steps": step, "transfer/unmapped_classes": len(unmapped),
                         "transfer/eval_images_per_s": round(eval_rate, 2)})

@@ -172,6 +172,11 @@ def render(root: str | Path, analysis: str = "auto", metric: str | None = None) 
 
 def run(cfg) -> dict:
     data = render(cfg.dir, str(cfg.analysis), cfg.get("metric"))
+    if (cfg.get("logger") or {}).get("kind", "none") != "none":  # logger=wandb: the plots as images
+        from tst.runlog import make_logger
+
+        with make_logger(cfg, cfg.dir, name="report") as logger:
+            logger.log_images({f"report/{p.stem}": p for p in sorted(Path(cfg.dir).glob("*.png"))})
     print((Path(cfg.dir) / "report.md").read_text(), flush=True)
     return {**data, "report": str(Path(cfg.dir) / "report.md")}
 

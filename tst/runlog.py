@@ -50,6 +50,22 @@ class RunLogger:
             write_text(self.path, "".join(keep))
             self._fh = open(self.path, "a", buffering=1)
 
+    def log_images(self, images: dict[str, str | Path | list[str | Path]], step: int | None = None) -> None:
+        """Mirror pictures a stage already wrote (previews, predictions, overlays, plots) to wandb as
+        ``wandb.Image`` (a list of files under one key becomes one panel). The files stay where they
+        are; ``log.jsonl`` keeps scalars only, so nothing is written without wandb."""
+        if self._wandb is None or not images:
+            return
+        import wandb
+
+        def image(p: str | Path) -> wandb.Image:
+            if not Path(p).is_file():
+                raise FileNotFoundError(f"cannot log image {p}: the file does not exist")
+            return wandb.Image(str(p), caption=Path(p).stem)
+
+        self._wandb.log({k: [image(p) for p in v] if isinstance(v, (list, tuple)) else image(v)
+                         for k, v in images.items()}, step=step)
+
     def summary(self, values: dict[str, Any]) -> None:
         if self._wandb is not None:
             self._wandb.summary.update(values)
