@@ -27,6 +27,7 @@ import yaml
 
 from tst.aggregate import METRIC_COLUMNS, markdown, summarize, sweep_rows, write_tables
 from tst.atomic import write_json, write_text
+from tst.paired import PairedGain, gap_closed, paired_gain
 from tst.plots import bar_plot, crossing_plot, heatmap
 
 ANALYSES = ("gain", "matrix", "external", "ablation", "table")
@@ -42,21 +43,73 @@ def _used(rows: list[dict]) -> list[str]:
     return [m for m in METRIC_COLUMNS if any(r["task"] == m.split("/")[0] for r in rows)]
 
 
+def _chance(root: Path, rows: list[dict], metrics: list[str]) -> dict[str, float]:
+    """Chance level per metric, averaged over the test spaces whose eval split is under ``root/data``."""
+    from tst.chance import chance_levels
+
+    tasks = tuple(dict.fromkeys(m.split("/")[0] for m in metrics))
+    per_scene = [chance_levels(root / "data" / f"synth{s}" / "eval", tasks)
+                 for s in sorted({r["scene"] for r in rows if r.get("scene") is not None}, key=str)
+                 if (root / "data" / f"synth{s}" / "eval" / "manifest.json").is_file()]
+    keys = {k for c in per_scene for k in c}
+    return {k: sum(c[k] for c in per_scene if k in c) / sum(k in c for c in per_scene) for k in keys}
+
+
+HEADLINE = "semseg/mIoU"  # the metric the one-line verdict speaks about
+
+
+def _verdict(gains: dict[str, dict[str, PairedGain]], metrics: list[str]) -> str:
+    """One sentence: did specialization pay on this run (the paired intervals, not the means, decide)?"""
+    m = HEADLINE if HEADLINE in metrics else metrics[0]
+    parts = [(ref, g[m]) for ref, g in gains.items() if m in g and g[m].n]
+    if not parts:
+        return "Specialization could not be judged: no (scene, seed) pair has both tst and a baseline."
+    if any(g.n < 2 for _, g in parts):
+        return (f"Specialization on {m}: " + "; ".join(f"tst − {ref} {g.mean:+.2f}" for ref, g in parts)
+                + " from a single (scene, seed) pair — no interval; run more seeds (tst sweep "
+                  "experiment=analysis_gain) before reading it as a gain.")
+    won = [ref for ref, g in parts if g.significant and g.mean > 0]
+    lost = [ref for ref, g in parts if g.significant and g.mean < 0]
+    detail = "; ".join(f"tst − {ref} {g.text()}" for ref, g in parts)
+    if len(won) == len(parts):
+        return f"Specialization paid on {m}: tst beats {' and '.join(won)} with 95% intervals above zero ({detail})."
+    if lost:
+        return f"Specialization did not pay on {m}: tst is worse than {' and '.join(lost)} ({detail})."
+    return f"Specialization did not clearly pay on {m}: an interval includes zero ({detail})."
+
+
 def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
     metrics = _used(rows)
     summary = summarize(rows, ("init",), metrics)
     vals, errs = _series(summary, metrics)
     png = bar_plot(vals, root / "gain.png", errors=errs, title="specialization gain: init per task")
     text = markdown(summary, ("init",), metrics)
-    gains = {}
-    for ref in ("scratch", "other"):
-        if "tst" in vals and ref in vals:
-            gains[ref] = {m: vals["tst"][m] - vals[ref][m] for m in metrics}
+    chance = _chance(root, rows, metrics)
+    inits = {r["init"] for r in rows}
+    gains = {ref: {m: paired_gain(rows, "tst", ref, m) for m in metrics}
+             for ref in ("scratch", "other") if "tst" in inits and ref in inits}
+    closed = {m: gap_closed(vals["tst"][m], vals["scratch"][m], vals["oracle"][m])
+              for m in metrics} if {"tst", "scratch", "oracle"} <= set(vals) else {}
+    text += "\nIn context (chance: a predictor that ignores the image, on the same eval views; oracle: the " \
+            "tst encoder with its head trained on labelled views of the test space itself — the ceiling; " \
+            "gap closed = (tst − scratch) / (oracle − scratch)):\n\n| | " + " | ".join(metrics) + " |\n|" + \
+            "---|" * (len(metrics) + 1) + "\n"
+    text += "| chance | " + " | ".join(f"{chance[m]:.2f}" if m in chance else "—" for m in metrics) + " |\n"
+    if closed:
+        text += "| gap closed | " + " | ".join("—" if math.isnan(closed[m]) else f"{closed[m]:.2f}"
+                                              for m in metrics) + " |\n"
     if gains:
-        text += "\nGain of TST (difference of means):\n\n| over | " + " | ".join(metrics) + " |\n|" + \
-            "---|" * (len(metrics) + 1) + "\n" + "".join(
-                f"| {ref} | " + " | ".join(f"{g[m]:+.2f}" for m in metrics) + " |\n" for ref, g in gains.items())
-    return text + f"\n![gain]({png.name})\n", {"means": vals, "stds": errs, "gain": gains, "plot": png.name}
+        text += "\nPaired gain of TST (same space, same seed; mean [95% bootstrap interval] over (space, seed) " \
+                "pairs, * = excludes zero):\n\n| over | " + " | ".join(metrics) + " |\n|" + \
+                "---|" * (len(metrics) + 1) + "\n" + "".join(
+                    f"| {ref} | " + " | ".join(g[m].text() for m in metrics) + " |\n" for ref, g in gains.items())
+        text += f"\n**{_verdict(gains, metrics)}**\n"
+    data = {"means": vals, "stds": errs, "chance": chance, "gap_closed": closed,
+            "gain": {ref: {m: g[m].mean for m in metrics} for ref, g in gains.items()},
+            "paired": {ref: {m: {"mean": g[m].mean, "lo": g[m].lo, "hi": g[m].hi, "n": g[m].n} for m in metrics}
+                       for ref, g in gains.items()},
+            "verdict": _verdict(gains, metrics) if gains else None, "plot": png.name}
+    return text + f"\n![gain]({png.name})\n", data
 
 
 def _source(init: str, scene) -> int | None:

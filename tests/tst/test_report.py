@@ -29,9 +29,34 @@ def test_gain_table_gains_and_bars(tmp_path):
     assert data["gain"]["scratch"]["semseg/mIoU"] == 21.0 and data["gain"]["other"]["semseg/mIoU"] == 10.0
     md = (tmp_path / "report.md").read_text()
     assert "| tst | 42.00 ± 2.83 | 1.00 ± 0.71 |" in md and "| scratch | 21.00 ± 1.41 | FAILED |" not in md
-    assert "| scratch | 21.00 ± 1.41 | — |" in md and "| other | +10.00 |" in md
+    assert "| scratch | 21.00 ± 1.41 | — |" in md and "| other | +10.00 [+10.00, +10.00] * | — |" in md
+    # two (scene, seed) pairs, both +10 over other: the bootstrap interval is [10, 10] and excludes zero
+    assert data["paired"]["other"]["semseg/mIoU"] == {"mean": 10.0, "lo": 10.0, "hi": 10.0, "n": 2}
+    assert "Specialization paid on semseg/mIoU: tst beats scratch and other" in data["verdict"]
     _png(tmp_path / "gain.png")
     assert (tmp_path / "results.csv").is_file()
+
+
+def test_gain_report_puts_numbers_in_context(tmp_path):
+    """Oracle row and gap closed; a gain inside the seed noise is called what it is."""
+    gains = {0: (30.0, 28.0, 50.0), 1: (26.0, 27.0, 46.0), 2: (31.0, 30.0, 52.0)}  # seed: tst, scratch, oracle
+    for seed, (t, s, o) in gains.items():
+        _run(tmp_path, 0, "tst", "multimae", "semseg", seed, semseg__mIoU=t)
+        _run(tmp_path, 0, "scratch", "none", "semseg", seed, semseg__mIoU=s)
+        _run(tmp_path, 0, "oracle", "multimae", "semseg", seed, semseg__mIoU=o)
+    data = render(tmp_path, "gain")
+    assert data["gap_closed"]["semseg/mIoU"] == pytest.approx((29.0 - 28.333333) / (49.333333 - 28.333333), abs=1e-4)
+    assert data["paired"]["scratch"]["semseg/mIoU"]["lo"] < 0 < data["paired"]["scratch"]["semseg/mIoU"]["hi"]
+    assert "did not clearly pay" in data["verdict"]
+    md = (tmp_path / "report.md").read_text()
+    assert "| oracle | 49.33 ± 3.06 |" in md and "| gap closed | 0.03 |" in md
+    assert "| chance | — |" in md  # no eval split under data/ in this directory: nothing to score chance on
+
+
+def test_a_single_pair_is_not_called_a_gain(tmp_path):
+    _run(tmp_path, 0, "tst", "multimae", "semseg", 0, semseg__mIoU=40.0)
+    _run(tmp_path, 0, "scratch", "none", "semseg", 0, semseg__mIoU=20.0)
+    assert "single (scene, seed) pair — no interval" in render(tmp_path, "gain")["verdict"]
 
 
 def test_matrix_heatmap_puts_each_source_on_its_row(tmp_path):
