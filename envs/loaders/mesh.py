@@ -140,6 +140,33 @@ def _material_color_and_image(visual) -> tuple[np.ndarray, object | None]:
     return color, image
 
 
+def _placeholder(vis) -> bool:
+    """Whether a TextureVisuals is trimesh's stand-in for a file with UVs but no texture or material:
+    ``empty_material()`` (a tiny one-colour image with the default grey 102 diffuse), which rendered as is
+    makes an untextured mesh ~16% bright."""
+    mat = getattr(vis, "material", None)
+    if mat is None:
+        return True
+    image = getattr(mat, "image", None)
+    if getattr(mat, "baseColorTexture", None) is not None or image is None:
+        return False
+    arr = np.asarray(image)
+    tiny = arr.shape[0] * arr.shape[1] <= 4 and (arr.reshape(-1, arr.shape[-1] if arr.ndim == 3 else 1)
+                                                   == arr.reshape(-1, arr.shape[-1] if arr.ndim == 3 else 1)[0]).all()
+    return bool(tiny and np.array_equal(np.asarray(getattr(mat, "diffuse", [102, 102, 102, 255]))[:3], [102, 102, 102]))
+
+
+def _appearance(geom) -> str:
+    """What a part's colour comes from, for the log."""
+    vis = geom.visual
+    kind = getattr(vis, "kind", None)
+    if kind in ("face", "vertex"):
+        return f"{kind} colours"
+    if isinstance(vis, trimesh.visual.TextureVisuals) and not _placeholder(vis):
+        return "texture" if _material_color_and_image(vis)[1] is not None else "material colour"
+    return f"neutral grey {DEFAULT_GREY}"
+
+
 def _part(geom: trimesh.Trimesh, transform: np.ndarray, atlas: _AtlasBuilder):
     """World vertices [V, 3] f64, faces [F, 3], colours [V, 3] u8, (texture index, corner uv [F, 3, 2]) | None."""
     v = trimesh.transform_points(np.asarray(geom.vertices, np.float64), transform)
@@ -151,12 +178,12 @@ def _part(geom: trimesh.Trimesh, transform: np.ndarray, atlas: _AtlasBuilder):
         f = np.arange(len(v)).reshape(-1, 3)
     elif kind == "vertex":
         colors = np.asarray(vis.vertex_colors)[:, :3]
-    elif isinstance(vis, trimesh.visual.TextureVisuals):
+    elif isinstance(vis, trimesh.visual.TextureVisuals) and not _placeholder(vis):
         base, image = _material_color_and_image(vis)
         colors = np.repeat(base[None], len(v), axis=0)
         if image is not None and vis.uv is not None and len(vis.uv) == len(geom.vertices):
             tex = (atlas.add(image), np.asarray(vis.uv, np.float64)[f])  # [F, 3, 2] (u, v up)
-    else:
+    else:  # no colour at all, or UVs without a texture file: trimesh's stand-in material is not real
         colors = np.full((len(v), 3), DEFAULT_GREY)
     if np.linalg.det(transform[:3, :3]) < 0:  # a mirroring node flips the winding: restore it
         f = f[:, ::-1]
@@ -197,6 +224,7 @@ def load_mesh(path: str | Path, up_axis: str = "auto", units: str = "auto",
     generic = {path.name, path.stem}
     atlas = _AtlasBuilder()
     parts = []  # (node, class name | None, vertices, faces, colours, tex)
+    looks: set[str] = set()
     for node in sorted(tscene.graph.nodes_geometry, key=_natural_key):
         transform, geom_name = tscene.graph[node]
         geom = tscene.geometry[geom_name]
@@ -205,6 +233,7 @@ def load_mesh(path: str | Path, up_axis: str = "auto", units: str = "auto",
         mat = getattr(getattr(geom.visual, "material", None), "name", None)
         cls = _classify([node, geom_name, mat or ""], rules, generic)
         parts.append((node, cls, *_part(geom, np.asarray(transform, np.float64), atlas)))
+        looks.add(_appearance(geom))
     if not parts:
         raise ValueError(f"{path}: empty scene: the file holds no triangle meshes")
 
@@ -244,6 +273,7 @@ def load_mesh(path: str | Path, up_axis: str = "auto", units: str = "auto",
                 f"units {decision['units']}: {decision['unit_reason']})"),
         instance_names=names,
     ).validate()
+    log.info("%s: appearance from %s", path, ", ".join(sorted(looks)))
     if not scene.has_labels():
         warnings.warn(f"{path}: the mesh has no labelled parts, so it renders with semseg 0 everywhere; "
                       f"name its nodes or pass class_map (regex -> class name)", stacklevel=2)

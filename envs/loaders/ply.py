@@ -52,6 +52,13 @@ def read_ply(path: str | Path, required: dict[str, tuple[str, ...]]) -> plyfile.
     if data is None:
         try:
             data = plyfile.PlyData.read(str(path))
+        except plyfile.PlyElementParseError as e:
+            where = f"element {e.element.name!r} (of {e.element.count} rows), row {e.row}"
+            if "end-of-file" in str(e.message) or "early end" in str(e.message):
+                raise ValueError(f"{path}: the file is incomplete: its data ends early at {where} "
+                                 f"({path.stat().st_size} bytes on disk); re-download or re-export it") from e
+            raise ValueError(f"{path}: malformed PLY data at {where}"
+                             f"{'' if e.prop is None else f', property {e.prop.name!r}'}: {e.message}") from e
         except Exception as e:
             raise ValueError(f"{path}: not a readable PLY file ({type(e).__name__}: {e}); expected a PLY "
                              f"header ('ply', 'format ...', 'element ...', 'property ...', 'end_header') "
