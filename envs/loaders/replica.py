@@ -28,6 +28,7 @@ import numpy as np
 
 from tst.envs.loaders import ply
 from tst.envs.scene import UNLABELLED, Scene
+from tst.envs.vocabulary import to_canonical
 
 MESH = "mesh.ply"
 SEMANTIC_MESH = "habitat/mesh_semantic.ply"
@@ -102,12 +103,14 @@ def load_replica(path: str | Path) -> Scene:
         mesh = ply.read_ply(mesh_path, {"vertex": ("x", "y", "z", "red", "green", "blue")})
         if len(mesh["vertex"].data) == len(vertices):
             colors = ply.vertex_colors(mesh)
-    return Scene(
+    scene = Scene(
         vertices=vertices, faces=faces, face_instance=face_instance, instance_class=instance_class,
         class_names=class_names, vertex_colors=colors, scene_id=root.name,
         source=f"replica {root}",
         instance_names={i: f"{class_names[c]}_{i}" for i, c in enumerate(instance_class) if i > 0 and c > 0},
     ).validate()
+    # Replica's own names (indoor-plant, wall-plug) in canonical spelling; none is dropped
+    return to_canonical(scene, extra=None, where=str(root / INFO))
 
 
 def _baked_colors(scene: Scene) -> np.ndarray:

@@ -8,6 +8,7 @@ import pytest
 from tests.envs.fixtures import BOX_ROOM_COLORS, instance_centroid, make_box_room, write_replica_fixture
 from tst.envs.loaders import ply
 from tst.envs.loaders.replica import load_replica, write_replica
+from tst.envs.vocabulary import SYNTH_CLASSES
 
 
 @pytest.mark.parametrize("quads,object_id_type", [(True, "int32"), (True, "uint16"), (False, "int32")])
@@ -28,7 +29,7 @@ def test_box_room_round_trip_is_exact(tmp_path, quads, object_id_type):
     np.testing.assert_array_equal(s.vertices, room.vertices)
     np.testing.assert_array_equal(s.faces, room.faces)  # quads re-triangulate to the same triangles
     np.testing.assert_array_equal(s.face_instance, room.face_instance)
-    assert s.class_names == room.class_names
+    assert s.class_names[:len(SYNTH_CLASSES)] == SYNTH_CLASSES  # canonical vocabulary, ids shared with synth
     assert [s.class_names[c] for c in s.face_class] == [room.class_names[c] for c in room.face_class]
     np.testing.assert_array_equal(s.vertex_colors, room.vertex_colors)
     np.testing.assert_allclose(instance_centroid(s, 7), [2.0, 1.5, 0.375], atol=1e-6)
@@ -63,7 +64,7 @@ def test_real_layout_with_void_ids_sparse_classes_and_mixed_polygons(tmp_path):
     (root / "habitat/info_semantic.json").write_text(json.dumps(info))
 
     s = load_replica(root)
-    assert s.class_names == ["unlabelled", "floor", "wall"]  # compact, in class-id order
+    assert s.class_names == SYNTH_CLASSES  # floor and wall are canonical names: nothing appended
     np.testing.assert_array_equal(s.faces, [[0, 1, 2], [0, 2, 3], [0, 1, 5], [0, 4, 5], [0, 5, 1]])
     np.testing.assert_array_equal(s.face_instance, [12, 12, 0, 3, 3])
     assert [s.class_names[c] for c in s.face_class] == ["floor", "floor", "unlabelled", "wall", "wall"]
@@ -127,3 +128,13 @@ def test_textured_scene_is_written_with_texture_in_vertex_colours(tmp_path):
     assert (s.vertex_colors[table_v] == expect).all()
     floor_v = np.unique(s.faces[s.face_instance == 1])
     assert (s.vertex_colors[floor_v] == BOX_ROOM_COLORS[1]).all()
+
+
+def test_replica_spellings_map_to_the_canonical_vocabulary(tmp_path):
+    room = make_box_room()
+    room.class_names = ["unlabelled", "indoor-plant", "wall-plug", "Couch", "tv-screen"]  # every class used
+    write_replica(room, tmp_path / "r")
+    s = load_replica(tmp_path / "r")
+    got = {room.class_names[c]: s.class_names[k] for c, k in zip(room.face_class, s.face_class)}
+    assert got == {"indoor-plant": "plant", "wall-plug": "socket", "Couch": "sofa", "tv-screen": "tv"}
+    assert "indoor-plant" not in s.class_names and "indoor plant" not in s.class_names
