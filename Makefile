@@ -17,7 +17,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export PYTHONUNBUFFERED := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-fast lint bench demo collect pretrain transfer deploy sweep report preview export clean
+.PHONY: help setup habitat-venv test test-fast lint bench demo collect pretrain transfer deploy sweep report preview export clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -35,7 +35,24 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install tst (quick when already done)
 
-test: $(STAMP) ## run the test suite (what CI runs)
+# habitat-lab pins numpy 1.26 and gym < 0.23, so the habitat sensor test runs in its own small venv:
+# habitat-lab and the packages habitat.core imports (no deps pulled: its simulator and opencv are not
+# needed), with .venv layered underneath by a .pth file for torch and tst; its own pins win. ~10 s.
+HABITAT_VENV ?= .venv-habitat
+HABITAT_STAMP := $(HABITAT_VENV)/.tst-installed
+HABITAT_PKGS := habitat-lab==0.3.320260507 numpy==1.26.4 gym==0.22.0 gym-notices==0.1.0 cloudpickle \
+	numpy-quaternion==2024.0.13 attrs
+
+$(HABITAT_STAMP): $(STAMP) Makefile
+	@test -x $(HABITAT_VENV)/bin/python || $(PY) -m venv $(HABITAT_VENV)
+	$(HABITAT_VENV)/bin/python -m pip install -q --no-deps $(HABITAT_PKGS)
+	$(PY) -c "import sysconfig; print(f\"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\")" \
+	  > "$$($(HABITAT_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/zz_tst_main_venv.pth"
+	@touch $(HABITAT_STAMP)
+
+habitat-venv: $(HABITAT_STAMP) ## the habitat-lab venv (.venv-habitat) the habitat sensor test runs in
+
+test: $(STAMP) $(HABITAT_STAMP) ## run the test suite (what CI runs)
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP) ## the tests not marked slow

@@ -12,10 +12,14 @@ The sensor reads the simulator's ``rgb`` (and ``depth``) observations of the sam
 ``Perception`` on them, and returns the semseg map as its observation (a fixed-shape array, which
 is what habitat's observation spaces and batching need). The whole result, with detections and
 caption, is kept on ``sensor.last_result`` for agents that want them. Without a semseg head the
-observation is an all-zero map and only ``last_result`` carries the predictions.
+observation is an all-zero map and only ``last_result`` carries the predictions. Its observation key
+is the config's ``uuid`` (default ``tst_semseg``): give each instance its own (e.g. one per camera
+or per set of heads), as habitat's ``SensorSuite`` refuses two sensors with one uuid.
 
-habitat-lab is not a dependency of tst (``pip install -e ".[habitat]"``, or habitat-lab from its
-repository): without it ``register_habitat_sensor`` raises ImportError saying what to install.
+Only ``habitat.core`` and ``habitat.config`` are used, so the sensor is tested against the real
+habitat-lab classes without the simulator (tests/transfer/test_habitat_lab.py, in the separate
+``.venv-habitat``: habitat-lab pins numpy 1.26 and gym < 0.23). Without habitat-lab,
+``register_habitat_sensor`` raises ImportError saying what to install.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ import numpy as np
 
 SENSOR_NAME = "TstPerceptionSensor"
 UUID = "tst_semseg"
-INSTALL = ("the habitat sensor needs habitat-lab (and habitat-sim), which are not installed: "
-           "pip install -e \".[habitat]\" or install habitat-lab from https://github.com/facebookresearch/habitat-lab; "
-           "without them use tst.Perception directly on observation dicts")
+INSTALL = ("the habitat sensor needs habitat-lab, which is not installed. It pins numpy 1.26 and gym < 0.23, "
+           "so install it in its own environment: pip install habitat-lab (PyPI), plus habitat-sim for a "
+           "simulator to run (no PyPI wheel: conda install habitat-sim -c conda-forge -c aihabitat, or build "
+           "it from https://github.com/facebookresearch/habitat-sim). Without them use tst.Perception directly "
+           "on observation dicts")
 
 
 def perceive_habitat(perception: Any, observations: Mapping[str, Any], rgb_key: str = "rgb",
@@ -53,12 +59,13 @@ def perceive_habitat(perception: Any, observations: Mapping[str, Any], rgb_key: 
 def register_habitat_sensor(name: str = SENSOR_NAME):
     """Register the sensor with habitat-lab's registry and Hydra ConfigStore; returns (sensor class,
     config dataclass). Raises ImportError when habitat-lab is missing."""
-    try:
-        import habitat
+    try:  # habitat.core / habitat.config only: they work without habitat-sim
         from habitat.config.default_structured_configs import LabSensorConfig
+        from habitat.core.registry import registry
+        from habitat.core.simulator import Sensor, SensorTypes
         from hydra.core.config_store import ConfigStore
     except ImportError as e:
-        raise ImportError(INSTALL) from e
+        raise ImportError(f"{INSTALL} ({e.name or e} is missing)") from e
     try:
         from gym import spaces
     except ImportError:  # newer habitat-lab builds on gymnasium
@@ -70,6 +77,7 @@ def register_habitat_sensor(name: str = SENSOR_NAME):
     @dataclass
     class PerceptionSensorConfig(LabSensorConfig):
         type: str = name
+        uuid: str = UUID  # the observation key; one per instance (habitat's Sensor reads config.uuid)
         heads: list = field(default_factory=list)  # transfer run directories
         device: str = "auto"
         score_threshold: float = 0.5
@@ -78,8 +86,8 @@ def register_habitat_sensor(name: str = SENSOR_NAME):
         width: int = 256  # must match the rgb sensor's resolution
         height: int = 256
 
-    @habitat.registry.register_sensor(name=name)
-    class PerceptionSensor(habitat.Sensor):
+    @registry.register_sensor(name=name)
+    class PerceptionSensor(Sensor):
         def __init__(self, sim: Any, config: Any, *args: Any, **kwargs: Any):
             heads: Sequence[str] = list(config.heads)
             self.perception = Perception.from_run(heads, device=config.device,
@@ -89,10 +97,10 @@ def register_habitat_sensor(name: str = SENSOR_NAME):
             super().__init__(config=config)
 
         def _get_uuid(self, *args: Any, **kwargs: Any) -> str:
-            return UUID
+            return str(getattr(self.config, "uuid", UUID))
 
         def _get_sensor_type(self, *args: Any, **kwargs: Any):
-            return habitat.SensorTypes.SEMANTIC
+            return SensorTypes.SEMANTIC
 
         def _get_observation_space(self, *args: Any, **kwargs: Any):
             return spaces.Box(low=0, high=np.iinfo(np.uint16).max, shape=(self.config.height, self.config.width),
