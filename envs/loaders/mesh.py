@@ -34,6 +34,7 @@ import trimesh
 
 from tst.envs import units as unitmod
 from tst.envs.scene import UNLABELLED, Scene
+from tst.envs.vocabulary import to_canonical
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +275,7 @@ def load_mesh(path: str | Path, up_axis: str = "auto", units: str = "auto",
         instance_names=names,
     ).validate()
     log.info("%s: appearance from %s", path, ", ".join(sorted(looks)))
+    scene = to_canonical(scene, extra=None, where=str(path))  # class_map targets / node names, canonical spelling
     if not scene.has_labels():
         warnings.warn(f"{path}: the mesh has no labelled parts, so it renders with semseg 0 everywhere; "
                       f"name its nodes or pass class_map (regex -> class name)", stacklevel=2)

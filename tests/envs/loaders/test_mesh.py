@@ -13,6 +13,12 @@ from tst.envs.loaders.mesh import MAX_TEXTURE, clean_name, load_mesh
 SIMPLE_ROOM_MAP = {r"^Cube$": "floor", r"^Cube\.00[2-6]$": "table", r"^Cube\.001$": "box"}
 
 
+
+def used(scene) -> list[str]:
+    """Sorted class names the scene's instances use, plus "unlabelled": loaders now return the canonical
+    vocabulary (SYNTH_CLASSES first), so the full list holds unused canonical classes too."""
+    return sorted({scene.class_names[c] for c in scene.instance_class} | {"unlabelled"})
+
 def canonical(scene):
     """Triangles as sorted rows (9 corner coords, class name, 9 corner colours): order-free comparison."""
     tri = scene.vertices[scene.faces].reshape(len(scene.faces), 9).astype(np.float64)
@@ -27,7 +33,7 @@ def test_box_room_round_trip(tmp_path, ext):
     room = make_box_room()
     s = load_mesh(write_mesh_fixture(room, tmp_path / f"room.{ext}"))
     assert canonical(s) == canonical(room)
-    assert sorted(s.class_names) == sorted(room.class_names) and s.num_instances == 7
+    assert used(s) == sorted(room.class_names) and s.num_instances == 7
     assert sorted(s.instance_names.values()) == sorted(["floor_1", "ceiling_2", "wall_3", "wall_4", "wall_5",
                                                        "wall_6", "table_7"])
     np.testing.assert_array_equal(s.bounds, room.bounds)  # the glb was written y-up and comes back z-up
@@ -41,18 +47,20 @@ def test_ply_round_trip_keeps_geometry_and_colour_and_warns_no_labels(tmp_path):
     np.testing.assert_array_equal(s.vertices, room.vertices)
     np.testing.assert_array_equal(s.faces, room.faces)
     np.testing.assert_array_equal(s.vertex_colors, room.vertex_colors)
-    assert s.class_names == ["unlabelled"] and (s.face_instance == 0).all()
+    assert used(s) == ["unlabelled"] and (s.face_instance == 0).all()
 
 
 def test_simple_room_asset_structure_and_bounds(shared_asset):
     s = load_mesh(shared_asset("simple_room.glb"), class_map=SIMPLE_ROOM_MAP)
     # 7 box-shaped nodes of 12 triangles: floor slab, a 2 m block, a table top and 4 legs
-    assert s.class_names == ["unlabelled", "box", "floor", "table"]
+    assert used(s) == ["box", "floor", "table", "unlabelled"]
     assert len(s.faces) == 84 and s.num_instances == 7
     assert s.instance_names == {1: "Cube", 2: "Cube.001", 3: "Cube.002", 4: "Cube.003", 5: "Cube.004",
                                 6: "Cube.005", 7: "Cube.006"}
-    np.testing.assert_array_equal(s.instance_class, [0, 2, 1, 3, 3, 3, 3, 3])
-    np.testing.assert_array_equal(np.bincount(s.face_class), [0, 12, 12, 60])
+    names = np.array(s.class_names)
+    assert names[s.instance_class].tolist() == ["unlabelled", "floor", "box", *["table"] * 5]
+    assert {n: int((names[s.face_class] == n).sum()) for n in ("box", "floor", "table")} == \
+        {"box": 12, "floor": 12, "table": 60}
     # the file is z-up data inside a glb (exported without Blender's +Y-up): the heuristic keeps z up
     assert "z-up" in s.source and "units m" in s.source
     np.testing.assert_allclose(s.bounds, [[-5.2470, -5.3979, -0.0614], [5.2798, 5.4486, 2.1535]], atol=1e-3)
@@ -67,7 +75,7 @@ def test_simple_room_asset_structure_and_bounds(shared_asset):
     np.testing.assert_allclose(box(2)[1] - box(2)[0], [2, 2, 2], atol=1e-3)
 
     default = load_mesh(shared_asset("simple_room.glb"))  # no class_map: cleaned node names
-    assert default.class_names == ["unlabelled", "cube"] and default.num_instances == 7
+    assert used(default) == ["cube", "unlabelled"] and default.num_instances == 7
     forced = load_mesh(shared_asset("simple_room.glb"), up_axis="y")  # spec y-up forced: (x, y, z) -> (x, -z, y)
     np.testing.assert_allclose(forced.bounds[:, 2], [-5.3979, 5.4486], atol=1e-3)
 
@@ -166,7 +174,7 @@ def test_bad_input(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a labelled file loads without the no-label warning
         s = load_mesh(tmp_path / "r.obj", class_map={"^wall": "partition", "table": "unlabelled"})
-    assert s.class_names == ["unlabelled", "ceiling", "floor", "partition"]
+    assert used(s) == ["ceiling", "floor", "partition", "unlabelled"]
     assert np.count_nonzero(s.face_class == 0) == 12  # the table's 12 triangles are now unlabelled
 
 
@@ -182,7 +190,7 @@ def test_obj_map_kd_gltf_with_buffers_and_face_colours(tmp_path):
     for name in ("t.obj", "t.gltf"):  # obj + mtl + map_Kd png; gltf json + external .bin buffers
         sc.export(str(tmp_path / name))
         s = load_mesh(tmp_path / name, up_axis="z")
-        assert s.class_names == ["unlabelled", "rug"]
+        assert used(s) == ["rug", "unlabelled"]
         h, w = s.texture.shape[:2]
         got = {tuple(s.vertices[s.faces[fi, k]][:2].tolist()): s.texture[int(s.corner_uv[fi, k, 1] * h),
                                                                          int(s.corner_uv[fi, k, 0] * w)].tolist()
