@@ -100,3 +100,32 @@ def test_pretrain_needs_no_annotation_but_eval_names_the_missing_file(scan, tmp_
         run(compose_collect(tmp_path / "e", "split=eval", "frames=4", scene=scene_cfg))
     run(compose_collect(tmp_path / "p", "split=pretrain", "frames=4", "resolution=16", scene=scene_cfg))
     assert json.loads((tmp_path / "p/manifest.json").read_text())["counts"] == {"pretrain": 4}
+
+
+def test_documented_dict_overrides_compose_and_reach_the_loader(scan, tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from tst.cli import config_dir
+
+    _, _, root = scan
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("collect", overrides=["scene=scannet", f"scene.path={root / 'scene0000_00'}",
+                                            "scene.label_map={couch: armchair}", "freespace.enclosed=false"])
+        mesh = compose("collect", overrides=["scene=mesh", "scene.path=x.glb", "scene.class_map={wall: partition}"])
+        pp = compose("collect", overrides=["scene=scannetpp", "scene.path=x", "scene.label_map={couch: sofa}"])
+    assert dict(mesh.scene.class_map) == {"wall": "partition"} and dict(pp.scene.label_map) == {"couch": "sofa"}
+    assert cfg.freespace.enclosed is False or cfg.freespace.enclosed == "false"
+    s = instantiate(cfg.scene, _convert_="object")
+    assert "chair" in [s.class_names[c] for c in s.face_class]  # label_map wins over the synonym couch -> sofa
+    assert "sofa" not in {s.class_names[c] for c in s.face_class}
+
+
+def test_documented_synonyms_override_composes():
+    from hydra import compose, initialize_config_dir
+
+    from tst.cli import config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        for stage in ("transfer", "deploy"):
+            assert dict(compose(stage, overrides=["synonyms={couch: sofa}"]).synonyms) == {"couch": "sofa"}
