@@ -59,3 +59,20 @@ def test_bad_ranges_fail_naming_the_field(room):
         RandomPolicy(scene, fs, pitch=(10.0, -10.0))
     with pytest.raises(ValueError, match="policy.height"):
         RandomPolicy(scene, fs, height=(2.0, 1.0))
+
+
+def test_random_asks_free_space_for_exactly_the_frames_it_plans(room):
+    scene, fs = room
+    asked = []
+
+    class Counting(FreeSpace):
+        def sample_positions(self, n, rng, **kw):
+            asked.append(n)
+            return super().sample_positions(n, rng, **kw)
+
+    counting = Counting(scene, threads=1)
+    poses = RandomPolicy(scene, counting).plan(16, seed=0)
+    assert len(poses) == 16 and asked == [16]
+    asked.clear()
+    RandomPolicy(scene, counting).plan(BLOCK + 3, seed=0)
+    assert asked == [BLOCK, 3]
