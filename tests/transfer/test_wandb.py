@@ -43,3 +43,20 @@ def test_report_logs_its_plots(tmp_path, monkeypatch):
     report.run(cfg)
     keys = {k.split("/_type")[0] for h in offline_run(tmp_path)["history"] for k in h if k.endswith("/_type")}
     assert keys == {"report/gain", "report/matrix"}
+
+
+def test_deploy_logs_its_overlays(tmp_path_factory, tmp_path, monkeypatch):
+    from tests.transfer.test_deploy import deploy_space
+    from tst.transfer.deploy import run as deploy
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    space = deploy_space(tmp_path_factory)
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("deploy", overrides=[f"heads=[{space['semseg']}]", f"data={space['eval']}",
+                                           f"out={tmp_path / 'dep'}", "logger=wandb", "device=cpu",
+                                           "caption_use_java=false", "overlays=2"])
+    deploy(cfg)
+    written = sorted(p.stem for p in (tmp_path / "dep" / "overlays").glob("*.png"))
+    logged = [h for h in offline_run(tmp_path / "dep")["history"] if "deploy/overlays/_type" in h]
+    assert len(logged) == 1 and logged[0]["deploy/overlays/count"] == len(written) == 2
+    assert sorted(logged[0]["deploy/overlays/captions"]) == written
