@@ -64,8 +64,7 @@ SYNONYMS: dict[str, str] = {
     "wall": "wall", "floor": "floor", "ceiling": "ceiling", "unknown": UNLABELLED,
     "background": UNLABELLED, "void": UNLABELLED, "undefined": UNLABELLED,
     # ScanNet / ScanNet++ / Replica spellings
-    "trashcan": "trash can", "garbage can": "trash can", "garbage bin": "trash can", "trash bin": "trash can",
-    "recycling bin": "trash can", "wastebasket": "trash can", "kitchen cabinets": "cabinet",
+    "kitchen cabinets": "cabinet",
     "storage cabinet": "cabinet", "file cabinet": "cabinet", "bathroom cabinet": "cabinet",
     "wall cabinet": "cabinet", "bathroom vanity": "cabinet", "sofa chair": "chair", "desk chair": "chair",
     "bar stool": "chair", "stools": "chair", "seat": "chair", "night table": "nightstand", "bedside cabinet": "nightstand",
@@ -73,12 +72,19 @@ SYNONYMS: dict[str, str] = {
     "plant pot": "plant", "computer monitor": "tv", "screen": "tv",
     "fridge freezer": "fridge", "mini fridge": "fridge", "oven range": "oven", "range hood": "oven",
     "bath tub": "bathtub", "toilet bowl": "toilet", "sink cabinet": "sink", "vanity sink": "sink",
-    "wall plug": "socket", "power socket": "socket", "comforter": "blanket", "duvet": "blanket",
     "book shelf": "shelf", "wall shelf": "shelf", "shelving": "shelf", "closet door": "door",
     "photo": "picture", "picture frame": "picture", "canvas": "picture", "wall lamp": "lamp",
     "ceiling lamp": "lamp", "ceiling light": "lamp", "lamp shade": "lamp", "pillows": "pillow",
     "throw pillow": "pillow", "sofa cushion": "pillow", "doormat": "rug", "bath mat": "rug",
     "window blind": "window", "windowsill": "window", "window sill": "window", "floor carpet": "rug",
+}
+
+# Spelling variants of classes OUTSIDE our vocabulary (kept by loaders that keep their own classes,
+# e.g. ScanNet++'s "trash can"); SYNONYMS only ever lands in SYNTH_CLASSES.
+SPELLINGS: dict[str, str] = {
+    "trashcan": "trash can", "garbage can": "trash can", "garbage bin": "trash can", "trash bin": "trash can",
+    "recycling bin": "trash can", "wastebasket": "trash can", "wall plug": "socket", "power socket": "socket",
+    "comforter": "blanket", "duvet": "blanket",
 }
 
 
@@ -93,6 +99,8 @@ def canonical_name(name: str) -> str:
         return key
     if key in SYNONYMS:
         return SYNONYMS[key]
+    if key in SPELLINGS:
+        return SPELLINGS[key]
     if key.endswith("s") and key[:-1] in SYNTH_CLASSES:  # plural: "chairs", "plants"
         return key[:-1]
     return key
