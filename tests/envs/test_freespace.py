@@ -155,3 +155,16 @@ def test_open_scene_without_walls_is_detected_as_open(caplog):
     with pytest.raises(PoseError) as err:
         fs.check_pose(look_at(np.array([5.0, 1.0, 1.0]), np.array([6.0, 1.0, 1.0])))  # beyond the floor
     assert err.value.reason == "outside_building"
+
+
+def test_room_with_an_open_side_is_open_and_positions_stay_over_the_floor():
+    room = box_room()
+    keep = room.face_instance != 3  # one wall missing, ceiling kept: horizontal rays escape
+    scene = dataclasses.replace(room, faces=room.faces[keep], face_instance=room.face_instance[keep], rooms=[])
+    fs = FreeSpace(scene, threads=1)
+    assert fs.mode == "open" and 0.05 < fs.escape_fraction <= 1.0
+    p = fs.sample_positions(200, np.random.default_rng(0), height=(0.9, 1.8), clearance=0.3)
+    assert (p[:, :2] > 0).all() and (p[:, 0] < ROOM[0]).all() and (p[:, 1] < ROOM[1]).all()
+    assert (fs.distance(p) >= 0.3 - 1e-5).all()
+    with pytest.raises(NoFreeSpaceError):  # forced enclosed, nearly every probe sees the open side
+        FreeSpace(scene, threads=1, enclosed=True).sample_positions(200, np.random.default_rng(0), max_rounds=3)
