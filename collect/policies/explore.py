@@ -46,7 +46,7 @@ def seen_voxels(rc: o3d.t.geometry.RaycastingScene, poses: np.ndarray, intrinsic
     rays = view_rays(poses, intrinsics)  # [P, R, 6]
     t = rc.cast_rays(o3d.core.Tensor.from_numpy(np.ascontiguousarray(rays)))["t_hit"].numpy()  # [P, R]
     hit = np.isfinite(t) & (t * np.linalg.norm(rays[..., 3:], axis=-1) < max_range)
-    pts = rays[..., :3] + t[..., None] * rays[..., 3:]  # [P, R, 3]
+    pts = rays[..., :3] + np.where(hit, t, 0.0)[..., None] * rays[..., 3:]  # [P, R, 3]; escaping rays (scans) -> origin
     ijk = np.floor((pts - origin) / voxel).astype(np.int64)  # [P, R, 3]
     keys = (ijk[..., 0] * 4096 + ijk[..., 1]) * 4096 + ijk[..., 2]  # [P, R] one int per voxel
     return [np.unique(k[h]) for k, h in zip(keys, hit)]
