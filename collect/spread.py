@@ -65,8 +65,8 @@ def spread_problem(report: dict, frames: int, scene_id: str, policy: str, policy
     if "scene_coverage" in pr and pr["scene_coverage"] < MIN_COVERAGE_SHARE * pr["coverage_target"]:
         return (f"scene {scene_id!r}: policy=explore saw {pr['scene_coverage']:.0%} of the scene's surface with "
                 f"{frames} frames, far below policy.coverage={pr['coverage_target']} (its candidates can see "
-                f"{pr['observable_fraction']:.0%} of it); raise frames, lower policy.coverage, or, when the "
-                f"candidates see little, check the navigable area below")
+                f"{pr['observable_fraction']:.0%} of it); raise frames or lower policy.coverage; if the candidates "
+                f"see little of it, the free space is too small (freespace.enclosed, policy.clearance)")
     mode = report["freespace_mode"]
     fix_space = ("set freespace.enclosed=false (a scan without ceiling, or with holes)" if mode == "enclosed" else
                  "lower policy.clearance, or check that the floor faces up and the mesh is in metres")
