@@ -77,6 +77,10 @@ SYNONYMS: dict[str, str] = {
     "ceiling lamp": "lamp", "ceiling light": "lamp", "lamp shade": "lamp", "pillows": "pillow",
     "throw pillow": "pillow", "sofa cushion": "pillow", "doormat": "rug", "bath mat": "rug",
     "window blind": "window", "windowsill": "window", "window sill": "window", "floor carpet": "rug",
+    # AI2-THOR objectTypes, CamelCase split by the thor loader (ArmChair -> "arm chair")
+    "arm chair": "chair", "counter top": "counter", "house plant": "plant", "shelving unit": "shelf",
+    "sink basin": "sink", "bathtub basin": "bathtub", "stove burner": "oven", "wine bottle": "bottle",
+    "doorway": "door",
 }
 
 # Spelling variants of classes OUTSIDE our vocabulary (kept by loaders that keep their own classes,
@@ -85,6 +89,8 @@ SPELLINGS: dict[str, str] = {
     "trashcan": "trash can", "garbage can": "trash can", "garbage bin": "trash can", "trash bin": "trash can",
     "recycling bin": "trash can", "wastebasket": "trash can", "wall plug": "socket", "power socket": "socket",
     "comforter": "blanket", "duvet": "blanket",
+    # AI2-THOR spellings of ScanNet++ classes
+    "curtains": "curtain", "faucet": "tap", "alarm clock": "clock", "paper towel roll": "paper towel",
 }
 
 
