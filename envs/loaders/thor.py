@@ -16,10 +16,15 @@ Where the metadata comes from (``load_thor``):
 - ``source="live"``: a running ``ai2thor`` controller (needs ai2thor, a display or CloudRendering,
   and the build download); its metadata goes through the same builder.
 
-Classes: ``objectType`` lower-cased (``CounterTop`` -> ``countertop``, ``TVStand`` -> ``tvstand``);
-the shell adds ``floor`` (same as THOR's ``Floor``), ``ceiling`` and ``wall``. The vocabulary is the
-same for every floor plan (``THOR_CLASSES``) so class ids agree across scenes; an objectType missing
-from it (a newer THOR release) is appended after it in sorted order. Axis mapping: see thor_boxes.
+Classes: ``objectType`` split into lower-case words (``CounterTop`` -> ``counter top``, ``TVStand`` ->
+``tv stand``), then mapped like every other loader's names through ``scene.label_map`` (wins) or the
+canonical vocabulary's synonyms (``tst.envs.vocabulary.to_canonical``: counter top -> counter, tv stand
+-> cabinet, Television -> tv, GarbageCan -> trash can), so class id ``k`` means the same class as in the
+procedural apartments. THOR types outside the vocabulary (toaster, drawer, trash can, ...) are kept
+as extra classes after the canonical ones, in a fixed order, and logged with their face counts. The
+shell adds ``floor`` (same as THOR's ``Floor``), ``ceiling`` and ``wall``. Without a label_map every
+floor plan has the same ``THOR_CLASSES``, so ids agree across scenes; an objectType missing from
+``THOR_OBJECT_TYPES`` (a newer THOR release) is appended after them. Axis mapping: see thor_boxes.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ import hashlib
 import importlib.resources
 import json
 import os
+import re
 import sys
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,6 +43,7 @@ import numpy as np
 
 from tst.envs.loaders.thor_boxes import box_mesh, shell_quads, thor_to_zup, vec3
 from tst.envs.scene import UNLABELLED, Room, Scene
+from tst.envs.vocabulary import SYNTH_CLASSES, canonical_name, to_canonical
 
 THOR_OBJECT_TYPES = (
     "AlarmClock AluminumFoil Apple AppleSliced ArmChair BaseballBat BasketBall Bathtub BathtubBasin Bed "
@@ -52,8 +60,19 @@ THOR_OBJECT_TYPES = (
     "TowelHolder VacuumCleaner Vase Watch WateringCan Window WineBottle"
 ).split()
 SHELL_CLASSES = ("floor", "ceiling", "wall")
-THOR_CLASSES: list[str] = [UNLABELLED, *SHELL_CLASSES,
-                           *sorted({t.lower() for t in THOR_OBJECT_TYPES} - set(SHELL_CLASSES))]
+_WORD_START = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")  # CounterTop, TVStand
+
+
+def class_of(object_type: str) -> str:
+    """THOR ``objectType`` -> its words in lower case (``TVStand`` -> ``tv stand``), as synonyms spell them."""
+    return _WORD_START.sub(" ", str(object_type)).lower()
+
+
+# THOR's own names (before the vocabulary mapping), and the class list every THOR scene ends up with.
+THOR_RAW_CLASSES: list[str] = [UNLABELLED, *SHELL_CLASSES,
+                               *sorted({class_of(t) for t in THOR_OBJECT_TYPES} - set(SHELL_CLASSES))]
+THOR_CLASSES: list[str] = [*SYNTH_CLASSES, *dict.fromkeys(
+    c for c in map(canonical_name, THOR_RAW_CLASSES[1:]) if c not in SYNTH_CLASSES and c != UNLABELLED)]
 WALL_MARGIN = 0.05  # m between the outermost object and an inferred wall, so wall-mounted boxes show
 MIN_CEILING = 2.5  # m above the floor when the ceiling is inferred (objects rarely reach it)
 SHELL_COLORS = {"floor": (150, 120, 90), "ceiling": (235, 235, 230), "wall": (205, 198, 185)}
@@ -74,8 +93,12 @@ _VALID_NAMES = ("FloorPlan1..30 (kitchens), FloorPlan201..230 (living rooms), Fl
                 "FloorPlan_Val1_1..FloorPlan_Val3_5 (RoboTHOR)")
 
 
-def load_thor(name: str = "FloorPlan1", source: str = "offline", metadata: str | None = None) -> Scene:
-    """An AI2-THOR floor plan as a validated proxy ``Scene`` (see the module docstring)."""
+def load_thor(name: str = "FloorPlan1", source: str = "offline", metadata: str | None = None,
+              label_map: Mapping[str, str] | None = None) -> Scene:
+    """An AI2-THOR floor plan as a validated proxy ``Scene`` (see the module docstring).
+
+    ``label_map``: {THOR objectType or its words: class name}, applied before the synonyms (it wins).
+    """
     if source == "live":
         if metadata is not None:
             raise ValueError("scene.metadata is only read with scene.source=offline; drop it or the live source")
@@ -90,7 +113,7 @@ def load_thor(name: str = "FloorPlan1", source: str = "offline", metadata: str |
     scene_id = str(meta.get("sceneName") or name)
     room = FLOOR_PLANS.get(scene_id, (None, "room", None))[1]
     return thor_scene(meta["objects"], scene_bounds=meta.get("sceneBounds"), scene_id=scene_id,
-                      source=f"AI2-THOR proxy boxes from {origin}", room_type=room)
+                      source=f"AI2-THOR proxy boxes from {origin}", room_type=room, label_map=label_map)
 
 
 def read_thor_metadata(path: str | Path) -> dict:
@@ -169,11 +192,6 @@ def live_metadata(name: str) -> dict:
         controller.stop()
 
 
-def class_of(object_type: str) -> str:
-    """THOR ``objectType`` -> our class name: lower-cased (``CounterTop`` -> ``countertop``)."""
-    return str(object_type).lower()
-
-
 def class_color(name: str) -> np.ndarray:
     """A stable mid-tone colour per class (hash of the name), so proxies differ in RGB."""
     if name in SHELL_COLORS:
@@ -204,11 +222,13 @@ def object_corners(obj: dict) -> np.ndarray:
 
 
 def thor_scene(objects: list[dict], scene_bounds: dict | None = None, scene_id: str = "thor",
-               source: str = "AI2-THOR metadata", room_type: str = "room") -> Scene:
-    """Objects (THOR metadata dicts) -> a Scene of outward boxes, one instance each, in a room shell."""
+               source: str = "AI2-THOR metadata", room_type: str = "room",
+               label_map: Mapping[str, str] | None = None) -> Scene:
+    """Objects (THOR metadata dicts) -> a Scene of outward boxes, one instance each, in a room shell,
+    its classes mapped onto the canonical vocabulary (``label_map`` first; see the module docstring)."""
     if not objects:
         raise ValueError(f"THOR scene {scene_id!r} has no objects; cannot infer its layout ({source})")
-    class_names = list(THOR_CLASSES)
+    class_names = list(THOR_RAW_CLASSES)
     extra = sorted({class_of(o["objectType"]) for o in objects} - set(class_names))
     class_names += extra  # newer THOR types keep working; known ids stay put
     verts, faces, face_inst, inst_class, names = [], [], [], [0], {}
@@ -249,10 +269,15 @@ def thor_scene(objects: list[dict], scene_bounds: dict | None = None, scene_id: 
     vert_inst = np.concatenate([np.full(len(v), i + 1, dtype=np.int32) for i, v in enumerate(verts)])
     palette = np.stack([class_color(c) for c in class_names])
     polygon = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]], dtype=np.float32)
-    return Scene(
+    raw = Scene(
         vertices=vertices, faces=np.concatenate(faces).astype(np.int32),
         face_instance=np.concatenate(face_inst), instance_class=inst_class_arr, class_names=class_names,
         vertex_colors=palette[inst_class_arr[vert_inst]], scene_id=scene_id, source=source,
         rooms=[Room(name=room_type, polygon=polygon, floor_z=floor_z, ceiling_z=float(hi[2]))],
         instance_names=names,
     ).validate()
+    if label_map is not None and not isinstance(label_map, Mapping):
+        raise ValueError(f"scene.label_map must be a dict {{objectType: class name}}, got {label_map!r}; "
+                         f"write it as scene.label_map={{CounterTop: table}}")
+    lmap = {class_of(k): class_of(v) for k, v in (label_map or {}).items()}  # GarbageCan as THOR spells it
+    return to_canonical(raw, lmap, extra=None, where=f"{source} ({scene_id})")

@@ -1,9 +1,10 @@
-"""AI2-THOR proxy scenes: classes, exact box corners after the Unity -> z-up mapping, no mirroring,
+"""AI2-THOR proxy scenes: classes (through the canonical vocabulary), exact box corners after the Unity -> z-up mapping, no mirroring,
 outward box normals, the inferred room shell, procthor floor plans, Hydra, and the live-path errors."""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import types
 from pathlib import Path
@@ -17,18 +18,25 @@ from tst.envs.loaders.thor import (
     MIN_CEILING,
     THOR_CLASSES,
     WALL_MARGIN,
+    class_of,
     load_thor,
     thor_scene,
 )
 from tst.envs.loaders.thor_boxes import box_mesh, face_normals, thor_to_zup
+from tst.envs.vocabulary import SYNTH_CLASSES
 
 FIXTURE = Path(__file__).parent / "data" / "thor_floorplan_min.json"
-OBJECT_CLASSES = ["floor", "countertop", "fridge", "book", "window"]  # fixture order
+OBJECT_CLASSES = ["floor", "counter", "fridge", "book", "window"]  # fixture order: Floor CounterTop Fridge Book Window
 SHELL = ["floor", "ceiling", "wall", "wall", "wall", "wall"]
+UNIT_BOX = {"cornerPoints": [[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)]}
 
 
 def _meta() -> dict:
     return json.loads(FIXTURE.read_text())
+
+
+def _boxes(*types: str) -> list[dict]:
+    return [{"objectType": t, "objectId": f"{t}|{i}", "axisAlignedBoundingBox": UNIT_BOX} for i, t in enumerate(types)]
 
 
 def _instance_vertices(scene, inst: int) -> np.ndarray:
@@ -42,13 +50,54 @@ def test_axis_mapping_is_x_z_y():
 def test_fixture_classes_instances_and_names():
     s = load_thor(metadata=str(FIXTURE))
     assert s.scene_id == "FloorPlan_Min"  # sceneName of the event.metadata dump
-    assert s.class_names[:4] == ["unlabelled", "floor", "ceiling", "wall"]
+    assert s.class_names[:len(SYNTH_CLASSES)] == SYNTH_CLASSES  # the procedural apartments' ids
     assert s.class_names == THOR_CLASSES
     assert s.num_instances == 5 + 6
     assert [s.class_names[c] for c in s.instance_class[1:]] == OBJECT_CLASSES + SHELL
+    # Floor, CounterTop, Fridge, Book, Window, then the shell: SYNTH_CLASSES ids, not THOR's own list
+    assert s.instance_class[1:].tolist() == [2, 15, 19, 27, 5, 2, 3, 1, 1, 1, 1]
     assert s.instance_names[3] == "Fridge|-01.65|+00.00|+00.90"
     assert (np.bincount(s.face_instance)[1:6] == 12).all()  # 12 triangles per box
-    assert s.class_id("countertop") == THOR_CLASSES.index("countertop")
+    assert (s.face_class[s.face_instance == 2] == SYNTH_CLASSES.index("counter")).all()  # CounterTop's faces
+    assert (s.face_class[s.face_instance == 3] == SYNTH_CLASSES.index("fridge")).all()
+
+
+def test_thor_types_split_into_words():
+    assert [class_of(t) for t in ("CounterTop", "TVStand", "GarbageCan", "CD", "Fridge", "ToiletPaperHanger")] == \
+        ["counter top", "tv stand", "garbage can", "cd", "fridge", "toilet paper hanger"]
+
+
+def test_thor_types_map_through_the_canonical_vocabulary():
+    thor = ["Sofa", "ArmChair", "DiningTable", "CounterTop", "Fridge", "TVStand", "Television", "HousePlant",
+            "FloorLamp", "DeskLamp", "Bed", "Toilet", "Sink", "SinkBasin", "ShelvingUnit", "Painting", "Mug",
+            "Microwave", "StoveBurner", "Doorway", "Blinds", "Dresser", "WineBottle", "BathtubBasin"]
+    ours = ["sofa", "chair", "table", "counter", "fridge", "cabinet", "tv", "plant", "lamp", "lamp", "bed",
+            "toilet", "sink", "sink", "shelf", "picture", "cup", "oven", "oven", "door", "window", "cabinet",
+            "bottle", "bathtub"]
+    s = thor_scene(_boxes(*thor))
+    assert s.instance_class[1:len(thor) + 1].tolist() == [SYNTH_CLASSES.index(c) for c in ours]
+    assert s.instance_class[1:8].tolist() == [7, 8, 9, 15, 19, 11, 18]  # Sofa .. Television, literally
+
+
+def test_unmapped_types_stay_extra_classes_and_are_reported_with_face_counts(caplog):
+    with caplog.at_level(logging.INFO, logger="tst.envs.vocabulary"):
+        s = thor_scene(_boxes("Drawer", "Toaster", "Drawer", "GarbageCan", "Sofa"), scene_id="K")
+    extra = len(SYNTH_CLASSES)
+    assert [s.class_names[c] for c in s.instance_class[1:6]] == ["drawer", "toaster", "drawer", "trash can", "sofa"]
+    assert s.instance_class[1:6].tolist() == [THOR_CLASSES.index("drawer"), THOR_CLASSES.index("toaster"),
+                                              THOR_CLASSES.index("drawer"), THOR_CLASSES.index("trash can"), 7]
+    assert min(s.instance_class[1:5]) >= extra  # after the canonical classes, not unlabelled
+    assert "classes kept beyond the canonical vocabulary (faces): {'drawer': 24, 'garbage can': 12, " \
+           "'toaster': 12}" in caplog.text
+
+
+def test_label_map_wins_over_the_synonyms():
+    s = thor_scene(_boxes("TVStand", "Drawer", "GarbageCan", "Sofa"),
+                   label_map={"TVStand": "table", "drawer": "cabinet", "GarbageCan": "unlabelled"})
+    assert s.instance_class[1:5].tolist() == [9, 11, 0, 7]  # table, cabinet, unlabelled, sofa (synonym path)
+    assert "drawer" not in s.class_names
+    with pytest.raises(ValueError, match="scene.label_map must be a dict.*CounterTop: table"):
+        thor_scene(_boxes("Sofa"), label_map="CounterTop=table")
 
 
 def test_box_corners_are_exact_after_axis_conversion():
@@ -141,7 +190,7 @@ def test_proxy_renders_the_book_where_it_is():
 def test_unknown_types_are_appended_and_bad_input_fails(tmp_path):
     box = {"cornerPoints": [[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)]}
     s = thor_scene([{"objectType": "RobotArm", "objectId": "r", "axisAlignedBoundingBox": box}])
-    assert s.class_names[len(THOR_CLASSES)] == "robotarm" and s.face_class[0] == len(THOR_CLASSES)
+    assert s.class_names == [*THOR_CLASSES, "robot arm"] and s.face_class[0] == len(THOR_CLASSES)
     with pytest.raises(ValueError, match="'Mug\\|1'.*axisAlignedBoundingBox"):
         thor_scene([{"objectType": "Mug", "objectId": "Mug|1"}])
     with pytest.raises(FileNotFoundError, match="nope.json"):
@@ -170,9 +219,15 @@ def test_procthor_floor_plans_are_named_right():
         objs = [o for o in _procthor_database()[key][index] if o.get("assetId") in scenes_of]
         assert objs and all(name in scenes_of[o["assetId"]] for o in objs), name
     s = load_thor("FloorPlan1")
-    assert s.num_instances == 77 + 6 and s.rooms[0].name == "kitchen"
-    used = {s.class_names[c] for c in s.instance_class}
-    assert {"countertop", "fridge", "toaster", "stoveburner", "floor", "wall"} <= used
+    assert s.num_instances == 77 + 6 and s.rooms[0].name == "kitchen" and s.class_names == THOR_CLASSES
+    per_class = np.bincount(s.instance_class[1:], minlength=len(s.class_names))
+    # 3 CounterTop, 9 Cabinet, 1 Fridge, 4 StoveBurner + 1 Microwave, 2 Sink/SinkBasin, 9 Drawer, 1 Toaster
+    assert [per_class[s.class_id(c)] for c in ("counter", "cabinet", "fridge", "oven", "sink", "drawer", "toaster")] \
+        == [3, 9, 1, 5, 2, 9, 1]
+    living = load_thor("FloorPlan201")  # another floor plan: the same class list, so the same ids
+    assert living.class_names == THOR_CLASSES
+    per_class = np.bincount(living.instance_class[1:], minlength=len(THOR_CLASSES))
+    assert [per_class[SYNTH_CLASSES.index(c)] for c in ("sofa", "tv", "table", "chair", "lamp")] == [1, 1, 5, 8, 2]
 
 
 def test_hydra_composes_scene_thor():
@@ -183,8 +238,11 @@ def test_hydra_composes_scene_thor():
 
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose(config_name="collect", overrides=["scene=thor", f"scene.metadata={FIXTURE}"])
+        mapped = compose(config_name="collect", overrides=["scene=thor", f"scene.metadata={FIXTURE}",
+                                                           "scene.label_map={CounterTop: table}"])
     s = instantiate(cfg.scene)
     assert s.scene_id == "FloorPlan_Min" and s.num_instances == 11
+    assert instantiate(mapped.scene).instance_class[1:6].tolist() == [2, 9, 19, 27, 5]  # the documented form wins
 
 
 def test_live_without_ai2thor_names_the_install(monkeypatch):
