@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from torch.utils.data import Dataset
 
 from tst.atomic import write_json
 from tst.collect.labellers import Labeller
+from tst.loader import load
 from tst.modalities import MODALITIES
 from tst.rundir import open_run_dir
 from tst.runlog import make_logger
@@ -86,15 +88,30 @@ def _member(name: str, value: np.ndarray) -> tuple[str, bytes]:
     return encode_member(name, np.ascontiguousarray(value))
 
 
-def augment_shard(shard: Path, out_dir: Path, labeller: Labeller, batch_size: int) -> tuple[int, str]:
+class _StoredRgb(Dataset):
+    """The rgb of a shard's raw samples, decoded on demand (by the loader's worker processes)."""
+
+    def __init__(self, shard: Path, samples: list[tuple[str, dict[str, bytes]]]) -> None:
+        self.shard, self.samples = shard, samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return _rgb(self.shard, *self.samples[i])  # [H, W, 3] uint8
+
+
+def augment_shard(shard: Path, out_dir: Path, labeller: Labeller, batch_size: int,
+                  workers: int | str = "auto") -> tuple[int, str]:
     """Write ``out_dir/<shard name>`` with the labeller's member added; returns (samples, new suffix)."""
     samples = list(raw_samples(shard))
     index = int(shard.stem.split("-")[1])
     suffix = ""
+    starts = range(0, len(samples), batch_size)
+    plan = [list(range(lo, min(lo + batch_size, len(samples)))) for lo in starts]
     with ShardWriter(out_dir, shard_size=max(1, len(samples)), first_shard=index) as writer:
-        for start in range(0, len(samples), batch_size):
-            chunk = samples[start:start + batch_size]
-            rgb = np.stack([_rgb(shard, k, m) for k, m in chunk])  # [b, H, W, 3]
+        for start, rgb in zip(starts, load(_StoredRgb(shard, samples), plan, workers, collate_fn=np.stack), strict=True):
+            chunk = samples[start:start + batch_size]  # rgb: [b, H, W, 3] uint8
             out = labeller(rgb)  # [b, H, W, C]
             if out.shape[:3] != rgb.shape[:3]:
                 raise ValueError(f"labeller {labeller.name!r} returned {out.shape} for rgb {rgb.shape}; it must be "
@@ -129,7 +146,7 @@ def run(cfg: DictConfig) -> dict:
         if target.exists():  # complete: shards appear by atomic rename
             skipped += 1
             continue
-        n, suffix = augment_shard(shard, out_dir, labeller, int(cfg.batch_size))
+        n, suffix = augment_shard(shard, out_dir, labeller, int(cfg.batch_size), cfg.get("workers", "auto"))
         frames += n
         logger.log({"augment/frames": frames}, step=frames)
     seconds = time.perf_counter() - t0

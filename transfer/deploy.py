@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from tst.dataset import ShardDataset, collate
+from tst.dataset import ShardDataset
+from tst.loader import load
 from tst.metrics.captioning import CaptionEvaluator
 from tst.rundir import open_run_dir
 from tst.runlog import make_logger
@@ -114,13 +115,12 @@ def _panels(name: str, rgb: np.ndarray, gt: dict, out: dict, threshold: float) -
 
 
 def evaluate_head(ev: HeadEval, perception: Perception, data: Path, indices: list[int], batch_size: int,
-                  sample: set[int]) -> tuple[dict[str, float], float, dict[int, Any]]:
+                  sample: set[int], workers: int | str = "auto") -> tuple[dict[str, float], float, dict[int, Any]]:
     """Score one head over ``indices``; returns (metrics, images/s, overlay rows of the ``sample`` views)."""
     ds = ShardDataset(data, MODALITIES[ev.name])
     rows, seconds = {}, 0.0
-    for lo in range(0, len(indices), batch_size):
-        idx = indices[lo:lo + batch_size]
-        batch = collate([ds[i] for i in idx])
+    chunks = [indices[lo:lo + batch_size] for lo in range(0, len(indices), batch_size)]
+    for idx, batch in zip(chunks, load(ds, chunks, workers, perception.device), strict=True):
         t0 = time.perf_counter()
         outs = ev.to_eval_ids(perception.predict(ev.name, batch["rgb"]))
         seconds += time.perf_counter() - t0
@@ -163,7 +163,8 @@ def run(cfg: DictConfig) -> dict:
             # det boxes are defined as in training unless det_min_pixels says otherwise
             trained = (perception.configs.get(name, {}).get("task") or {}).get("min_pixels")
             ev = HeadEval(name, perception, eval_vocab, synonyms, cfg.det_min_pixels or trained, cfg.caption_use_java)
-            res, rate, views = evaluate_head(ev, perception, data, indices, int(cfg.eval_batch_size), sample)
+            res, rate, views = evaluate_head(ev, perception, data, indices, int(cfg.eval_batch_size), sample,
+                                             cfg.get("workers", "auto"))
             metrics.update(res)
             metrics[f"deploy/{name}/images_per_s"] = round(rate, 2)
             metrics[f"deploy/{name}/unmapped_classes"] = len(ev.unmapped)

@@ -30,8 +30,8 @@ from torch.utils.data import Dataset
 from tst.atomic import write_json
 from tst.checkpoint import CheckpointError, init_encoder, load_checkpoint, load_encoder, save_checkpoint
 from tst.finite import non_finite_inputs, non_finite_params
-from tst.models.vit import create_encoder
 from tst.loader import PositionPlan, load, to_device
+from tst.models.vit import create_encoder
 from tst.pretrain.loop import lr_at, restore_rng
 from tst.rundir import open_run_dir
 from tst.runlog import make_logger

@@ -98,10 +98,6 @@ def pin_memory_for(device: torch.device | str) -> bool:
     return torch.device(device).type == "cuda"
 
 
-def _worker_init(_: int) -> None:
-    cv2.setNumThreads(1)  # one decode per worker process; cv2's own pool would fight the others
-
-
 def load(dataset: Dataset, plan: Iterable[list], workers: int | str = "auto", device: torch.device | str = "cpu",
          collate_fn: Callable[[list], Any] = collate, prefetch: int = 2) -> DataLoader:
     """A DataLoader that yields ``collate_fn`` of each list of items in ``plan`` (in order).
@@ -109,9 +105,14 @@ def load(dataset: Dataset, plan: Iterable[list], workers: int | str = "auto", de
     Worker processes persist for the loader's life; ``workers=0`` loads in this process.
     """
     n = resolve_workers(workers)
+    if n > 0:
+        # Workers are forked. cv2's thread pool must hold no threads at that moment: a worker inherits
+        # its mutexes locked and hangs in its first cv2 call (seen in tests/transfer/test_deploy.py).
+        # One cv2 thread per process is what we want anyway: the processes are the parallelism.
+        cv2.setNumThreads(1)
     return DataLoader(dataset, batch_sampler=plan, num_workers=n, collate_fn=collate_fn,
                       pin_memory=pin_memory_for(device), persistent_workers=n > 0,
-                      prefetch_factor=prefetch if n > 0 else None, worker_init_fn=_worker_init if n > 0 else None)
+                      prefetch_factor=prefetch if n > 0 else None)
 
 
 def to_device(batch: dict[str, Any], device: torch.device | str) -> dict[str, Any]:

@@ -41,7 +41,9 @@ def test_workers_load_the_same_bits_as_the_training_process(tmp_path):
                       augment=AlignedAugment(16, (0.3, 1.0), 0.5, seed=2))
     plan = L.PositionPlan(len(ds), seed=5, global_batch=4, steps=3)
     inline = list(L.load(ds, plan, workers=0))
+    L.cv2.setNumThreads(2)
     pooled = L.load(ds, plan, workers=2)
+    assert L.cv2.getNumThreads() == 1  # no cv2 pool threads to fork while they hold a lock
     assert pooled.num_workers == 2 and pooled.persistent_workers and not pooled.pin_memory
     for a, b in zip(inline, pooled, strict=True):
         assert a["__key__"] == b["__key__"]
