@@ -17,7 +17,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export PYTHONUNBUFFERED := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup habitat-venv test test-fast lint bench demo collect pretrain transfer deploy sweep report preview export clean
+.PHONY: help setup habitat-venv test test-fast lint bench demo results collect pretrain transfer deploy sweep report preview export clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -77,6 +77,13 @@ deploy: $(STAMP) ## tst deploy $(ARGS)
 	$(TST) deploy $(ARGS)
 sweep: $(STAMP) ## tst sweep $(ARGS)
 	$(TST) sweep $(ARGS)
+ANALYSES ?= gain matrix external ablation
+results: $(STAMP) ## run the paper's analyses at the recipe (jobs=2) and publish them into docs/results/<analysis>/
+	@for a in $(ANALYSES); do \
+	  $(TST) sweep experiment=analysis_$$a jobs=2 out=runs/results/$$a $(ARGS) || exit 1; \
+	  $(PY) -m tst.publish runs/results/$$a docs/results/$$a "make results ANALYSES=$$a ARGS='$(ARGS)'" || exit 1; \
+	done
+
 report: $(STAMP) ## tst report $(ARGS): tables and plots of a finished sweep, e.g. ARGS="dir=runs/sweep/analysis_gain"
 	$(TST) report $(ARGS)
 preview: $(STAMP) ## tst preview $(ARGS): contact sheet + top-down map of a split
