@@ -24,16 +24,17 @@ from tst.augment import AlignedAugment
 from tst.checkpoint import CheckpointError, export_encoder, init_encoder, load_checkpoint, save_checkpoint
 from tst.dataset import ShardDataset
 from tst.finite import blame, non_finite_inputs, non_finite_params
+from tst.loader import PositionPlan, load, to_device
 from tst.modalities import get_modality
 from tst.models.adapters import grid_size
 from tst.models.vit import create_encoder
+from tst.precision import autocast_for
 from tst.pretrain.loop import (
     lr_at,
     make_optimizer,
     memory_mb,
     restore_rng,
     rng_state,
-    sample_index,
     save_preview,
 )
 from tst.pretrain.masking import DirichletMasker
@@ -62,22 +63,14 @@ def _check_config(cfg: DictConfig, world: int) -> tuple[list[str], int, int]:
     return modalities, size, int(cfg.batch_size) // per
 
 
-def _load_batch(ds: ShardDataset, positions: range, n: int, seed: int, augment: AlignedAugment | None,
-                size: int, modalities: list[str], device: torch.device) -> dict[str, torch.Tensor]:
-    samples = []
-    for pos in positions:
-        idx, epoch = sample_index(pos, n, seed)
-        s = ds[idx]
-        if augment is not None:
-            augment.set_epoch(epoch)
-            s = augment(s)
-        for m in modalities:
-            if tuple(s[m].shape[-2:]) != (size, size):
-                raise ValueError(f"sample {s['__key__']} of {ds.split_dir} has {m} of size "
-                                 f"{tuple(s[m].shape[-2:])} but image_size={size}; set image_size="
-                                 f"{s[m].shape[-1]} or enable augment (it crops and resizes)")
-        samples.append(s)
-    return {m: torch.stack([s[m] for s in samples]).to(device, non_blocking=True) for m in modalities}
+def _on_device(batch: dict, size: int, modalities: list[str], data: str, device: torch.device) -> dict[str, torch.Tensor]:
+    """The model's inputs of a loaded batch on ``device``, after checking they have the training size."""
+    for m in modalities:
+        if tuple(batch[m].shape[-2:]) != (size, size):
+            raise ValueError(f"sample {batch['__key__'][0]} of {data} has {m} of size {tuple(batch[m].shape[-2:])} "
+                             f"but image_size={size}; set image_size={batch[m].shape[-1]} or enable augment "
+                             f"(it crops and resizes)")
+    return to_device({m: batch[m] for m in modalities}, device)
 
 
 def _num_classes(cfg: DictConfig, modalities: list[str]) -> dict[str, int]:
@@ -110,7 +103,7 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
     rd, error = None, None
     if info.is_main:  # rank 0 owns the run directory; the others learn its path, or its refusal
         try:
-            rd = open_run_dir(cfg, may_differ=("steps",))
+            rd = open_run_dir(cfg, may_differ=("steps", "workers"))
         except RunDirError as e:
             error = str(e)
     path, error = dist.broadcast_object((str(rd.path) if rd else None, error), info)
@@ -123,9 +116,9 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
                               f"overwrite=true to start again, or another out=<dir>")
     logger = make_logger(cfg, run_path, name=run_path.name) if info.is_main else None
 
-    ds = ShardDataset(cfg.data, modalities)  # fails listing the members the shards have
     augment = AlignedAugment(size, tuple(cfg.augment.scale), float(cfg.augment.hflip), seed=int(cfg.seed)) \
         if cfg.augment else None
+    ds = ShardDataset(cfg.data, modalities, augment=augment)  # fails listing the members the shards have
 
     torch.manual_seed(int(cfg.seed))
     encoder = create_encoder(cfg.model.name, modalities=modalities, img_size=size,
@@ -170,10 +163,7 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
     fwd = torch.compile(model) if cfg.compile else model
     if info.enabled:
         fwd = torch.nn.parallel.DistributedDataParallel(fwd, device_ids=[device.index] if device.type == "cuda" else None)
-    use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
-    if use_bf16 and device.type == "cpu":
-        raise ValueError("precision=bf16 on CPU is ~100x slower than fp32 on this kind of machine; use precision=fp32")
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else nullcontext
+    autocast = autocast_for(cfg.precision, device)
     accum, gbatch = int(cfg.accum), int(cfg.batch_size)
     last: dict[str, float] = {}
     rates: list[float] = []
@@ -186,6 +176,10 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
             logger.close()
         raise NonFiniteLoss(msg)
 
+    # this rank's micro-batches from the checkpoint's data position on, decoded by worker processes
+    plan = PositionPlan(len(ds), int(cfg.seed), gbatch, start=position, steps=int(cfg.steps) - step, micro=micro,
+                        accum=accum, rank=info.rank, world=info.world_size)
+    batches = iter(load(ds, plan, cfg.get("workers", "auto"), device))
     model.train()
     while step < int(cfg.steps):
         t0 = time.perf_counter()
@@ -197,8 +191,7 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
         bad_in = torch.zeros(len(modalities), device=device)  # per modality: NaN/inf in an input batch
         for j in range(accum):
             lo = j * micro * info.world_size + info.rank * micro
-            batch = _load_batch(ds, range(position + lo, position + lo + micro), len(ds), int(cfg.seed), augment,
-                                size, modalities, device)
+            batch = _on_device(next(batches), size, modalities, cfg.data, device)
             bad_in += torch.tensor([float(m in non_finite_inputs(batch, [m])) for m in modalities], device=device)
             masks = draw.slice(lo, lo + micro).to(device)
             sync = info.enabled and j < accum - 1
