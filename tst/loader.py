@@ -81,11 +81,17 @@ class PositionPlan(Sampler[list]):
                 yield [self.item(p) for p in range(lo, lo + self.micro)]
 
 
-def resolve_workers(workers: int | str, trainer_threads: int | None = None) -> int:
-    """``workers=auto``: the cores this process may use minus the trainer's torch threads (0 allowed)."""
+def resolve_workers(workers: int | str, trainer_threads: int | None = None,
+                    device: torch.device | str = "cpu") -> int:
+    """``workers=auto``: the cores this process may use minus the trainer's threads (0 allowed).
+
+    The trainer's threads are its torch threads on CPU; on CUDA it needs one core to launch kernels.
+    """
     if workers == "auto":
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        threads = torch.get_num_threads() if trainer_threads is None else int(trainer_threads)
+        if trainer_threads is None:
+            trainer_threads = 1 if torch.device(device).type == "cuda" else torch.get_num_threads()
+        threads = int(trainer_threads)
         return max(0, cores - threads)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise ValueError(f"workers={workers!r} is invalid; give auto or a number of loader processes >= 0 "
@@ -104,7 +110,7 @@ def load(dataset: Dataset, plan: Iterable[list], workers: int | str = "auto", de
 
     Worker processes persist for the loader's life; ``workers=0`` loads in this process.
     """
-    n = resolve_workers(workers)
+    n = resolve_workers(workers, device=device)
     if n > 0:
         # Workers are forked. cv2's thread pool must hold no threads at that moment: a worker inherits
         # its mutexes locked and hangs in its first cv2 call (seen in tests/transfer/test_deploy.py).
