@@ -33,7 +33,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from tst.augment import AlignedAugment
 from tst.modalities import DEPTH_PNG_SCALE, NORMAL_PNG_SCALE
-from tst.shards import ShardError, decode_member, iter_shard, list_shards
+from tst.shards import ShardError, check_manifest, decode_member, iter_shard, list_shards
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
 _PLAIN = ("meta", "caption")  # members that stay Python objects, collated as lists
@@ -105,10 +105,17 @@ class ShardDataset(Dataset):
         self.transform, self.on_error, self.augment = transform, on_error, augment
         # one entry per sample: (shard path, key, {member suffix: (offset, size)})
         self.index: list[tuple[Path, str, dict[str, tuple[int, int]]]] = []
-        for shard in list_shards(self.split_dir):
+        shards = list_shards(self.split_dir)
+        manifest = check_manifest(self.split_dir, shards, on_error)
+        for shard in shards:
             self.index += self._index_shard(shard)
         if not self.index:
             raise ShardError(f"{self.split_dir} holds no readable samples")
+        counts = (manifest or {}).get("counts")
+        counted = sum(counts.values()) if isinstance(counts, dict) else None
+        if counted is not None and counted != len(self.index) and on_error == "raise":
+            raise ShardError(f"{self.split_dir} holds {len(self.index)} samples but its manifest.json counts {counted}; "
+                             f"the split changed after collection: collect it again")
         for shard, key, members in self.index:
             have = {s.rpartition(".")[0] for s in members}
             _check_modalities(have, self.modalities, f"sample {key} of shard {shard}")
@@ -199,6 +206,7 @@ class ShardStream(IterableDataset):
         if on_error not in ("raise", "warn"):
             raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
         self.shards = list_shards(split_dir)
+        check_manifest(split_dir, self.shards, on_error)
         self.modalities, self.shuffle_buffer, self.seed = tuple(modalities), int(shuffle_buffer), int(seed)
         self.transform, self.on_error, self.epoch = transform, on_error, 0
 

@@ -8,6 +8,7 @@ temporary name and renamed when complete, so a directory never holds half a shar
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -183,6 +184,60 @@ def read_manifest(split_dir: str | Path) -> dict:
     if not f.exists():
         raise FileNotFoundError(f"{f} is missing: every split directory has a manifest.json written by tst collect")
     return json.loads(f.read_text())
+
+
+HASH_LIMIT = 64 * 2**20  # splits up to this size are also checked byte for byte (sha256) against the manifest
+_HASHED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, so re-opening a split is free
+
+
+def _sha256(path: Path) -> str:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHED:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        _HASHED[key] = h.hexdigest()
+    return _HASHED[key]
+
+
+def check_manifest(split_dir: str | Path, shards: list[Path], on_error: str = "raise") -> dict | None:
+    """Compare the shards on disk with the ``shards`` list of ``manifest.json`` (names and sizes; sha256
+    too when the split is under ``HASH_LIMIT``). A mismatch means a shard was deleted, cut short or
+    replaced after collection; reading on would silently train on other data, so it is refused (or
+    warned about with ``on_error="warn"``). Returns the manifest (None without one: hand-made dirs)."""
+    split_dir = Path(split_dir)
+    f = split_dir / "manifest.json"
+    if not f.is_file():
+        return None
+    manifest = json.loads(f.read_text())
+    listed = manifest.get("shards")
+    if not isinstance(listed, list):  # older or hand-written manifests carry no shard list
+        return manifest
+    want = {e["name"]: e for e in listed}
+    have = {p.name: p for p in shards}
+    problems = []
+    missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+    if missing:
+        problems.append(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
+    if extra:
+        problems.append(f"{', '.join(extra)} {'is' if len(extra) == 1 else 'are'} not in the manifest")
+    both = sorted(set(want) & set(have))
+    sizes = {n: have[n].stat().st_size for n in both}
+    problems += [f"{n} has {sizes[n]} bytes, the manifest says {want[n]['bytes']}" for n in both
+                 if "bytes" in want[n] and sizes[n] != want[n]["bytes"]]
+    if not problems and sum(sizes.values()) <= HASH_LIMIT:
+        problems += [f"{n} has other content (sha256 differs from the manifest's)" for n in both
+                     if "sha256" in want[n] and _sha256(have[n]) != want[n]["sha256"]]
+    if problems:
+        msg = (f"{split_dir} does not match its manifest.json: {'; '.join(problems)}. A shard was deleted, cut short "
+               f"or replaced after collection; re-run the tst collect command that wrote it (with resume=true it "
+               f"rewrites missing shards; delete a damaged one first), or copy the split again")
+        if on_error == "raise":
+            raise ShardError(msg)
+        warnings.warn(msg + " — reading what is there", stacklevel=3)
+    return manifest
 
 
 def iter_shard(path: str | Path, decode: bool = True, on_error: str = "raise") -> Iterator[dict[str, Any]]:
