@@ -3,12 +3,17 @@
 Each stage is a ``run(cfg) -> dict`` function and a primary config ``configs/<stage>.yaml``; this
 module only maps the stage name to both and hands the remaining arguments to Hydra, so multirun
 (``-m``), ``--cfg job`` and every other Hydra flag work as usual.
+
+A refusal (our own errors, and the ValueError / KeyError / OSError / FloatingPointError that bad input
+raises with a message naming the field and the fix) ends the process with that message as one last
+line and exit code 1, without Hydra's traceback above it; ``HYDRA_FULL_ERROR=1`` shows the traceback.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -52,6 +57,21 @@ def load_stage(stage: str):
     return getattr(mod, fn)
 
 
+# Builtin errors that bad input raises with a message; any exception class defined in tst counts too.
+_REFUSALS = (ValueError, KeyError, OSError, FloatingPointError)
+
+
+def is_refusal(e: BaseException) -> bool:
+    """An error whose message is the whole story (bad input, an unusable file): no traceback needed."""
+    return isinstance(e, _REFUSALS) or type(e).__module__.split(".")[0] == "tst"
+
+
+def refusal_line(stage: str, e: BaseException) -> str:
+    """``tst <stage>: <message>`` on one line (a KeyError's message without its repr quotes)."""
+    msg = e.args[0] if isinstance(e, KeyError) and len(e.args) == 1 and isinstance(e.args[0], str) else str(e)
+    return f"tst {stage}: " + " ".join(msg.split()) if msg else f"tst {stage}: {type(e).__name__}"
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -66,7 +86,12 @@ def main(argv: list[str] | None = None) -> None:
     from omegaconf import DictConfig
 
     def _app(cfg: DictConfig) -> None:
-        fn(cfg)
+        try:
+            fn(cfg)
+        except Exception as e:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1" or not is_refusal(e):
+                raise
+            raise SystemExit(refusal_line(stage, e)) from None  # Hydra reports Exceptions, not SystemExit
 
     _app.__name__ = stage  # Hydra names the job (and its log file) after the function
     sys.argv = [f"tst-{stage}", *rest]

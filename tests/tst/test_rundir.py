@@ -105,3 +105,21 @@ def test_a_second_process_is_refused_naming_the_holder_pid(tmp_path):
         holder.wait()
     assert RunDir(tmp_path / "run", {"a": 1}).resumed  # the lock dies with its process
     assert RunDir(tmp_path / "run", {"a": 1}).resumed  # and this process may reopen its own run
+
+
+def test_a_parent_without_write_permission_names_the_directory_and_the_fix(tmp_path, monkeypatch):
+    """EACCES as a non-root user gets it (root writes anyway, so the refusal is injected)."""
+    import errno
+    from pathlib import Path
+
+    real = Path.mkdir
+
+    def denied(self, *a, **kw):
+        if self == tmp_path / "locked" / "run":
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(Path, "mkdir", denied)
+    with pytest.raises(RunDirError, match=rf"cannot create the run directory {tmp_path / 'locked' / 'run'}: "
+                                          rf"Permission denied.*writable out=<dir>"):
+        RunDir(tmp_path / "locked" / "run", {"a": 1})
