@@ -83,3 +83,16 @@ def test_a_resumed_run_logs_each_step_once(tmp_path, data, monkeypatch):
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5]
     for r in rows:
         assert r["train/loss"] == pytest.approx(whole[r["step"]], rel=1e-5, abs=1e-6)
+
+
+def test_a_shard_deleted_after_collection_is_refused(tmp_path):
+    from tst.collect.manifest import shard_hashes
+    from tst.shards import ShardError
+
+    split = write_split(tmp_path / "split", n=8, size=32, shard_size=2)
+    manifest = json.loads((split / "manifest.json").read_text())
+    manifest["counts"], (manifest["content_hash"], manifest["shards"]) = {"pretrain": 8}, shard_hashes(split)
+    (split / "manifest.json").write_text(json.dumps(manifest))
+    (split / "shard-000001.tar").unlink()
+    with pytest.raises(ShardError, match=r"shard-000001\.tar is missing"):
+        run(pretrain_cfg(split, tmp_path / "run", "steps=1"))
