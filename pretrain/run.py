@@ -38,6 +38,7 @@ from tst.pretrain.loop import (
     save_preview,
 )
 from tst.pretrain.masking import DirichletMasker
+from tst.progress import bar, say
 from tst.pretrain.objective import MultiMAE, check_objective
 from tst.rundir import RunDirError, open_run_dir
 from tst.runlog import make_logger
@@ -168,7 +169,11 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
     last: dict[str, float] = {}
     rates: list[float] = []
 
+    pbar = bar(total=int(cfg.steps), initial=step, desc="pretrain", unit="step",
+               enabled=info.is_main and bool(cfg.get("progress", True)))
+
     def stop(what: str, fix: str) -> None:
+        pbar.close()
         msg = (f"{what}; stopped without saving. The last good checkpoint is "
                f"{ckpt_path if ckpt_path.exists() else 'not written yet'}; {fix}")
         if logger:
@@ -222,6 +227,8 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
         step += 1
         position += gbatch
         dt = time.perf_counter() - t0
+        pbar.set_postfix(loss=f"{losses['loss']:.4f}", refresh=False)
+        pbar.update(1)
         rates.append(gbatch / dt)
         last = losses
 
@@ -231,9 +238,9 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
             if cfg.grad_clip:
                 row["grad_norm"] = grad_norm
             logger.log(row, step=step)
-            print(f"step {step:6d} | loss {losses['loss']:.4f} | "
-                  + " ".join(f"{m} {losses[m]:.4f}" for m in modalities)
-                  + f" | lr {lr:.2e} | {gbatch / dt:.1f} samples/s | {row['mem_mb']:.0f} MiB", flush=True)
+            say(f"step {step:6d} | loss {losses['loss']:.4f} | "
+                + " ".join(f"{m} {losses[m]:.4f}" for m in modalities)
+                + f" | lr {lr:.2e} | {gbatch / dt:.1f} samples/s | {row['mem_mb']:.0f} MiB")
         if info.is_main and cfg.preview_every and step % int(cfg.preview_every) == 0:
             model.eval()
             logger.log_images({"pretrain/preview": save_preview(run_path / "previews" / f"step_{step:06d}.png",
@@ -242,6 +249,7 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
         if step % int(cfg.ckpt_every) == 0 or step == int(cfg.steps):
             checkpoint()
 
+    pbar.close()
     result: dict = {}
     if info.is_main:
         export = export_encoder(run_path / "export", model.encoder, model_name=cfg.model.name, step=step,

@@ -96,3 +96,20 @@ def test_a_shard_deleted_after_collection_is_refused(tmp_path):
     (split / "shard-000001.tar").unlink()
     with pytest.raises(ShardError, match=r"shard-000001\.tar is missing"):
         run(pretrain_cfg(split, tmp_path / "run", "steps=1"))
+
+
+def test_progress_with_eta_on_a_terminal_only(tmp_path, data, monkeypatch, capsys):
+    import io
+    import sys
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", tty := Tty())
+    run(pretrain_cfg(data, tmp_path / "tty", "steps=3"))
+    assert "pretrain" in tty.getvalue() and "3/3" in tty.getvalue() and "loss=" in tty.getvalue()
+    assert "step      3 | loss" in capsys.readouterr().out  # the log lines still reach stdout
+    monkeypatch.setattr(sys, "stderr", pipe := io.StringIO())
+    run(pretrain_cfg(data, tmp_path / "pipe", "steps=3"))
+    assert "3/3" not in pipe.getvalue()
