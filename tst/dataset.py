@@ -69,12 +69,22 @@ def to_tensors(sample: dict[str, Any], modalities: Sequence[str]) -> dict[str, A
     return out
 
 
+def _stack(vals: list[torch.Tensor]) -> torch.Tensor:
+    """torch.stack; in a DataLoader worker straight into shared memory, so the batch crosses to the
+    trainer without another copy (what torch's default_collate does)."""
+    if get_worker_info() is None:
+        return torch.stack(vals)
+    storage = vals[0]._typed_storage()._new_shared(len(vals) * vals[0].numel(), device=vals[0].device)
+    out = vals[0].new(storage).resize_(len(vals), *vals[0].shape)
+    return torch.stack(vals, out=out)
+
+
 def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack tensors into [B, …]; keep ``meta``, ``caption`` and ``__key__`` as lists of length B."""
     out: dict[str, Any] = {}
     for k in batch[0]:
         vals = [b[k] for b in batch]
-        out[k] = torch.stack(vals) if isinstance(vals[0], torch.Tensor) else vals
+        out[k] = _stack(vals) if isinstance(vals[0], torch.Tensor) else vals
     return out
 
 
