@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +23,14 @@ from tst.atomic import write_json
 from tst.collect.labellers import Labeller
 from tst.loader import load
 from tst.modalities import MODALITIES
+from tst.progress import bar
 from tst.rundir import open_run_dir
 from tst.runlog import make_logger
 from tst.shards import (
     SHARD_PATTERN,
     ShardError,
     ShardWriter,
+    check_manifest,
     decode_member,
     encode_member,
     list_shards,
@@ -102,7 +104,7 @@ class _StoredRgb(Dataset):
 
 
 def augment_shard(shard: Path, out_dir: Path, labeller: Labeller, batch_size: int,
-                  workers: int | str = "auto") -> tuple[int, str]:
+                  workers: int | str = "auto", progress: Callable[[int], None] | None = None) -> tuple[int, str]:
     """Write ``out_dir/<shard name>`` with the labeller's member added; returns (samples, new suffix)."""
     samples = list(raw_samples(shard))
     index = int(shard.stem.split("-")[1])
@@ -119,6 +121,8 @@ def augment_shard(shard: Path, out_dir: Path, labeller: Labeller, batch_size: in
             for (key, members), value in zip(chunk, out):
                 suffix, data = _member(labeller.name, value)
                 writer.write(key, {**members, suffix: data})
+            if progress:
+                progress(len(chunk))
     return len(samples), suffix
 
 
@@ -126,6 +130,7 @@ def run(cfg: DictConfig) -> dict:
     data = Path(str(cfg.data))
     manifest = read_manifest(data)
     shards = list_shards(data)
+    check_manifest(data, shards)  # a shard lost since collection would silently shrink the new split
     rd = open_run_dir(cfg)
     out_dir = rd.path
     if out_dir.resolve() == data.resolve():
@@ -141,14 +146,18 @@ def run(cfg: DictConfig) -> dict:
     labeller.fit(fit_batches(shards, total, int(cfg.fit_images), int(cfg.batch_size)))
     logger = make_logger(cfg, out_dir, name="augment")
     frames, suffix, skipped = 0, None, 0
+    pbar = bar(total=total, desc=f"augment {labeller.name}", unit="frame", enabled=bool(cfg.get("progress", True)))
     for shard in shards:
         target = out_dir / SHARD_PATTERN.format(int(shard.stem.split("-")[1]))
         if target.exists():  # complete: shards appear by atomic rename
             skipped += 1
+            pbar.update(sum(1 for _ in raw_samples(target)))
             continue
-        n, suffix = augment_shard(shard, out_dir, labeller, int(cfg.batch_size), cfg.get("workers", "auto"))
+        n, suffix = augment_shard(shard, out_dir, labeller, int(cfg.batch_size), cfg.get("workers", "auto"),
+                                  progress=pbar.update)
         frames += n
         logger.log({"augment/frames": frames}, step=frames)
+    pbar.close()
     seconds = time.perf_counter() - t0
     from tst.collect.manifest import shard_hashes
 

@@ -30,6 +30,7 @@ from tst.envs.camera import Intrinsics
 from tst.envs.freespace import FreeSpace
 from tst.envs.render.open3d_renderer import Open3DRenderer
 from tst.envs.scene import Scene
+from tst.progress import bar
 from tst.shards import read_manifest
 from tst.transfer.class_map import apply_lut, map_classes
 from tst.transfer.overlay import annotate, colorize, hstack, write_png
@@ -73,7 +74,7 @@ def _map_figure(truth: np.ndarray, pred: np.ndarray, path_cells: np.ndarray, mio
 def run_agent(perception: Perception, split_dir: str | Path, out_dir: str | Path, *, steps: int = 32, seed: int = 0,
               fps: float = 4.0, cell: float = 0.1, z_range: Sequence[float] = (-0.1, 2.2), depth: bool = True,
               threads: int = 0, policy: Mapping[str, Any] | None = None,
-              synonyms: Mapping[str, str] | None = None) -> dict[str, Any]:
+              synonyms: Mapping[str, str] | None = None, progress: bool = True) -> dict[str, Any]:
     """Walk ``steps`` poses, perceive, write ``agent.gif`` + ``agent_map.png``; returns metrics and paths.
 
     depth=False simulates a sensor without depth (the map is then skipped with a warning)."""
@@ -104,7 +105,7 @@ def run_agent(perception: Perception, split_dir: str | Path, out_dir: str | Path
         maps = [TopDownMap.covering(scene.bounds, cell, len(scene_vocab), tuple(z_range)) for _ in range(2)]
     frames, perceive_ms, path = [], [], []
     t0 = time.perf_counter()
-    for pose in poses:
+    for pose in bar(poses, desc="agent walk", unit="step", enabled=progress):
         view = renderer.render(intr, pose, ("rgb", "depth", "semseg"))
         obs = {"rgb": view["rgb"], "depth": view["depth"]} if depth else {"rgb": view["rgb"]}
         t1 = time.perf_counter()

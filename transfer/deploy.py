@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from tst.dataset import ShardDataset
 from tst.loader import load
 from tst.metrics.captioning import CaptionEvaluator
+from tst.progress import bar
 from tst.rundir import open_run_dir
 from tst.runlog import make_logger
 from tst.shards import read_manifest
@@ -115,12 +116,15 @@ def _panels(name: str, rgb: np.ndarray, gt: dict, out: dict, threshold: float) -
 
 
 def evaluate_head(ev: HeadEval, perception: Perception, data: Path, indices: list[int], batch_size: int,
-                  sample: set[int], workers: int | str = "auto") -> tuple[dict[str, float], float, dict[int, Any]]:
+                  sample: set[int], workers: int | str = "auto",
+                  progress: bool = True) -> tuple[dict[str, float], float, dict[int, Any]]:
     """Score one head over ``indices``; returns (metrics, images/s, overlay rows of the ``sample`` views)."""
     ds = ShardDataset(data, MODALITIES[ev.name])
     rows, seconds = {}, 0.0
     chunks = [indices[lo:lo + batch_size] for lo in range(0, len(indices), batch_size)]
-    for idx, batch in zip(chunks, load(ds, chunks, workers, perception.device), strict=True):
+    batches = bar(load(ds, chunks, workers, perception.device), total=len(chunks), desc=f"deploy {ev.name}",
+                  unit="batch", enabled=progress)
+    for idx, batch in zip(chunks, batches, strict=True):
         t0 = time.perf_counter()
         outs = ev.to_eval_ids(perception.predict(ev.name, batch["rgb"]))
         seconds += time.perf_counter() - t0
@@ -164,7 +168,7 @@ def run(cfg: DictConfig) -> dict:
             trained = (perception.configs.get(name, {}).get("task") or {}).get("min_pixels")
             ev = HeadEval(name, perception, eval_vocab, synonyms, cfg.det_min_pixels or trained, cfg.caption_use_java)
             res, rate, views = evaluate_head(ev, perception, data, indices, int(cfg.eval_batch_size), sample,
-                                             cfg.get("workers", "auto"))
+                                             cfg.get("workers", "auto"), bool(cfg.get("progress", True)))
             metrics.update(res)
             metrics[f"deploy/{name}/images_per_s"] = round(rate, 2)
             metrics[f"deploy/{name}/unmapped_classes"] = len(ev.unmapped)
@@ -188,7 +192,8 @@ def run(cfg: DictConfig) -> dict:
             from tst.transfer.agent_demo import run_agent
 
             demo = OmegaConf.to_container(cfg.demo, resolve=True)
-            agent = run_agent(perception, data, rd.path, synonyms=synonyms, **demo)
+            agent = run_agent(perception, data, rd.path, synonyms=synonyms, progress=bool(cfg.get("progress", True)),
+                              **demo)
             metrics.update(agent["metrics"])
         metrics["deploy/eval_views"] = len(indices)
         metrics = rd.write_metrics(metrics)

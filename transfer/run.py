@@ -33,6 +33,7 @@ from tst.finite import non_finite_inputs, non_finite_params
 from tst.loader import PositionPlan, load, to_device
 from tst.models.vit import create_encoder
 from tst.pretrain.loop import lr_at, restore_rng
+from tst.progress import bar, say
 from tst.rundir import open_run_dir
 from tst.runlog import make_logger
 from tst.transfer.class_map import map_classes
@@ -171,13 +172,15 @@ def save_preview(path: Path, batch: dict[str, Any], gts: list[dict], outs: list[
 
 
 def evaluate(task, model, ds: Dataset, indices: list[int], batch_size: int, device: torch.device,
-             out_dir: Path, workers: int | str = "auto") -> tuple[dict[str, float], float]:
+             out_dir: Path, workers: int | str = "auto", progress: bool = True) -> tuple[dict[str, float], float]:
     """Run the task's evaluator over ``indices``; returns (metrics, images/s), writes predictions + preview."""
     model.eval()
     ev, kept, first, t0 = task.evaluator(), [], None, time.perf_counter()
     keys: dict[int, str] = {}
     chunks = [indices[lo:lo + batch_size] for lo in range(0, len(indices), batch_size)]
-    for idx, batch in zip(chunks, load(ds, chunks, workers, device), strict=True):
+    batches = bar(load(ds, chunks, workers, device), total=len(chunks), desc="transfer eval", unit="batch",
+                  enabled=progress)
+    for idx, batch in zip(chunks, batches, strict=True):
         batch = to_device(batch, device)
         ids = batch.get("image_id") or idx  # COCO sets keep their image ids; shards use the sample index
         keys.update(zip(ids, batch["__key__"]))
@@ -256,6 +259,8 @@ def run(cfg: DictConfig) -> dict:
         return FloatingPointError(f"{what}; stopped without saving. The last good checkpoint is "
                                   f"{ckpt_path if ckpt_path.exists() else 'not written yet'}; {fix}")
 
+    show = bool(cfg.get("progress", True))
+    pbar = bar(total=int(cfg.steps), initial=step, desc=f"transfer {cfg.task.name}", unit="step", enabled=show)
     with make_logger(cfg, run_path, name=run_path.name) as logger:
         logger.drop_after(step)  # the steps after the checkpoint run again: log them once
         while step < int(cfg.steps):
@@ -287,14 +292,17 @@ def run(cfg: DictConfig) -> dict:
             step += 1
             rates.append(bs / (time.perf_counter() - t0))
             last = out["loss"].item()
+            pbar.set_postfix(loss=f"{last:.4f}", refresh=False)
+            pbar.update(1)
             if step % int(cfg.log_every) == 0 or step in (1, int(cfg.steps)):
                 logger.log({"train/loss": last, "lr": lr, "samples_per_s": rates[-1]}, step=step)
-                print(f"step {step:6d} | loss {last:.4f} | lr {lr:.2e} | {rates[-1]:.1f} samples/s", flush=True)
+                say(f"step {step:6d} | loss {last:.4f} | lr {lr:.2e} | {rates[-1]:.1f} samples/s")
             if step % int(cfg.ckpt_every) == 0 or step == int(cfg.steps):
                 checkpoint(ckpt_path, with_optimizer=True)
 
+        pbar.close()
         metrics, eval_rate = evaluate(task, model, val_ds, val_idx, int(cfg.eval_batch_size), device,
-                                      run_path / "predictions", workers)
+                                      run_path / "predictions", workers, show)
         logger.log_images({"transfer/predictions": run_path / "preview.png"}, step=step)
         checkpoint(rd.file("head.pt"), with_optimizer=False)
         metrics.update({"transfer/steps": step, "transfer/unmapped_classes": len(unmapped),
