@@ -119,7 +119,8 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
 
     augment = AlignedAugment(size, tuple(cfg.augment.scale), float(cfg.augment.hflip), seed=int(cfg.seed)) \
         if cfg.augment else None
-    ds = ShardDataset(cfg.data, modalities, augment=augment)  # fails listing the members the shards have
+    # fails listing the members the shards have; images stay integers until they reach the device
+    ds = ShardDataset(cfg.data, modalities, augment=augment, stored=True)
 
     torch.manual_seed(int(cfg.seed))
     encoder = create_encoder(cfg.model.name, modalities=modalities, img_size=size,

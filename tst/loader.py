@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from tst.dataset import collate
+from tst.dataset import collate, finish_stored
 
 
 @lru_cache(maxsize=4)
@@ -122,8 +122,9 @@ def load(dataset: Dataset, plan: Iterable[list], workers: int | str = "auto", de
 
 
 def to_device(batch: dict[str, Any], device: torch.device | str) -> dict[str, Any]:
-    """Tensors of ``batch`` onto ``device`` (non-blocking from pinned memory on CUDA); the rest as is."""
+    """Tensors of ``batch`` onto ``device`` (non-blocking from pinned memory on CUDA); the rest as is.
+    Stored-dtype images (``ShardDataset(stored=True)``) become floats there, after the smaller copy."""
     device = torch.device(device)
     non_blocking = device.type == "cuda"
-    return {k: v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v
-            for k, v in batch.items()}
+    return finish_stored({k: v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v
+                          for k, v in batch.items()})

@@ -84,3 +84,16 @@ def test_cuda_batches_are_pinned_and_copied_without_blocking(tmp_path):
     L.to_device(batch, "cpu")
     assert [c[1]["non_blocking"] for c in calls] == [True, False]
     assert calls[0][0][0] == torch.device("cuda")
+
+
+def test_stored_batches_become_the_same_floats_on_the_device(tmp_path):
+    split = write_split(tmp_path / "s", n=4, size=12)
+    aug = AlignedAugment(8, (0.5, 1.0), 0.5, seed=1)
+    plan = L.PositionPlan(4, seed=0, global_batch=4, steps=1)
+    floats = next(iter(L.load(ShardDataset(split, ["rgb", "depth", "normal"], augment=aug), plan, workers=0)))
+    ints = next(iter(L.load(ShardDataset(split, ["rgb", "depth", "normal"], augment=aug, stored=True), plan,
+                            workers=1)))
+    assert (ints["rgb"].dtype, ints["depth"].dtype, ints["normal"].dtype) == (torch.uint8, torch.uint16, torch.uint8)
+    done = L.to_device(ints, "cpu")
+    for m in ("rgb", "depth", "normal"):
+        assert done[m].dtype == torch.float32 and torch.equal(done[m], floats[m]), m
