@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tst.atomic import write_json
+from tst.progress import bar, say
 from tst.pipeline import Job, compose_config, grid_from_config, is_done, plan_jobs, same_config
 
 Launch = Callable[[Job, list[str], Path], None]  # (job, argv, log file) -> None, raises on failure
@@ -133,10 +134,15 @@ def slurm_launcher(root: Path, params: dict[str, Any], ddp: int = 1, cluster: st
 
 
 def execute(jobs: list[Job], root: Path, launch: Launch, parallel: int = 1,
-            echo: Callable[[str], None] = print, replace_changed: bool = True) -> dict[str, Outcome]:
-    """Run every job whose dependencies finished, ``parallel`` at a time; never stops on a failure."""
+            echo: Callable[[str], None] = print, replace_changed: bool = True,
+            progress: bool = False) -> dict[str, Outcome]:
+    """Run every job whose dependencies finished, ``parallel`` at a time; never stops on a failure.
+    ``progress``: a bar over the jobs with an ETA (on a terminal), the echo lines printed above it."""
     root, outcomes = Path(root), {}
     pending, total, t_start = list(jobs), len(jobs), time.perf_counter()
+    pbar = bar(total=total, desc="sweep", unit="job", enabled=progress)
+    if progress and echo is print:
+        echo = say
     running: dict[Future, tuple[Job, float]] = {}
     unfinished: set[str] = set()  # checked once: not finished by an earlier run
 
@@ -161,6 +167,7 @@ def execute(jobs: list[Job], root: Path, launch: Launch, parallel: int = 1,
                     unfinished.update([job.name] if ready else [])
                     continue
                 pending.remove(job)
+            pbar.update(len(outcomes) - pbar.n)
             if not running:
                 if pending:  # nothing runs and nothing can start: a dependency outside the job list
                     raise ValueError(f"jobs {[j.name for j in pending]} wait for jobs that are not in the list")
@@ -174,6 +181,8 @@ def execute(jobs: list[Job], root: Path, launch: Launch, parallel: int = 1,
                                              f"{type(err).__name__}: {err}"[:2000] if err else "")
                 echo(f"    {job.name}: {outcomes[job.name].status} in {dt:.1f} s"
                      + (f" -- {outcomes[job.name].error[:300]}" if err else ""))
+                pbar.update(1)
+    pbar.close()
     counts = {s: sum(o.status == s for o in outcomes.values()) for s in ("ok", "done", "failed", "blocked")}
     echo(f"{total} jobs in {time.perf_counter() - t_start:.0f} s: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     return outcomes
@@ -227,7 +236,7 @@ def run(cfg) -> dict:
                                         int(cfg.get("ddp", 1)), launcher.get("cluster", "slurm"))
     jobs = plan_jobs(grid, root)
     print(f"sweep {cfg.name}: {len(jobs)} jobs under {root} ({launcher['kind']} launcher, jobs={cfg.jobs})", flush=True)
-    outcomes = execute(jobs, root, launch, int(cfg.jobs) if parallel_ok else 1,
+    outcomes = execute(jobs, root, launch, int(cfg.jobs) if parallel_ok else 1, progress=bool(cfg.get("progress", True)),
                        replace_changed=bool(cfg.replace_changed))
     write_status(root, jobs, outcomes)
     rows = sweep_rows(root)
