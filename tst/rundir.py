@@ -120,9 +120,9 @@ class RunDir:
             self.path.mkdir(parents=True, exist_ok=True)
             key = _lock(self.path)
         except OSError as e:
-            raise RunDirError(f"cannot create the run directory {self.path}: {e.strerror or e}"
-                              f"{f' ({e.filename})' if e.filename else ''}. Choose a writable out=<dir> with "
-                              f"free space.") from e
+            where = f" ({e.filename})" if e.filename and Path(e.filename) != self.path else ""
+            raise RunDirError(f"cannot write the run directory {self.path}: {e.strerror or e}{where}. Choose a "
+                              f"writable out=<dir> with free space.") from e
         self._release = weakref.finalize(self, _unlock, key)
         try:
             self._open(cfg_file, config, resume, overwrite, seed, may_differ)

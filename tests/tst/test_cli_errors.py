@@ -47,5 +47,5 @@ def test_an_unusable_parent_of_out_is_named_with_the_fix(tmp_path):
     assert r.returncode == 1
     last = r.stderr.strip().splitlines()[-1]
     assert "Traceback" not in r.stderr, r.stderr
-    assert last.startswith("tst pretrain: cannot create the run directory") and str(tmp_path / "file") in last
+    assert last.startswith("tst pretrain: cannot write the run directory") and str(tmp_path / "file") in last
     assert "writable out=<dir>" in last

@@ -120,6 +120,6 @@ def test_a_parent_without_write_permission_names_the_directory_and_the_fix(tmp_p
         return real(self, *a, **kw)
 
     monkeypatch.setattr(Path, "mkdir", denied)
-    with pytest.raises(RunDirError, match=rf"cannot create the run directory {tmp_path / 'locked' / 'run'}: "
+    with pytest.raises(RunDirError, match=rf"cannot write the run directory {tmp_path / 'locked' / 'run'}: "
                                           rf"Permission denied.*writable out=<dir>"):
         RunDir(tmp_path / "locked" / "run", {"a": 1})
