@@ -95,7 +95,7 @@ def pretrain_speed(split: Path, device: torch.device, s: dict, compile: bool) ->
     masker = DirichletMasker(model.tokens_per_modality(size, size), max(1, round(0.5 * grid)), 1.0, seed=0)
     autocast = autocast_for("auto", device)
     fwd = torch.compile(model) if compile else model
-    ds = ShardDataset(split, MODALITIES, augment=AlignedAugment(size, (0.5, 1.0), 0.5, seed=0))
+    ds = ShardDataset(split, MODALITIES, augment=AlignedAugment(size, (0.5, 1.0), 0.5, seed=0), stored=True)
     total = s["warmup"] + s["steps"]
     batches = iter(load(ds, PositionPlan(len(ds), 0, batch, steps=total), "auto", device))
 
