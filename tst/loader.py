@@ -86,9 +86,11 @@ def resolve_workers(workers: int | str, trainer_threads: int | None = None,
     """``workers=auto``: the cores this process may use minus the trainer's threads (0 allowed).
 
     The trainer's threads are its torch threads on CPU; on CUDA it needs one core to launch kernels.
+    Under torchrun the cores are shared by the ``LOCAL_WORLD_SIZE`` processes of this machine.
     """
     if workers == "auto":
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores //= max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
         if trainer_threads is None:
             trainer_threads = 1 if torch.device(device).type == "cuda" else torch.get_num_threads()
         threads = int(trainer_threads)

@@ -55,12 +55,15 @@ def test_workers_load_the_same_bits_as_the_training_process(tmp_path):
 
 
 def test_workers_auto_leaves_the_trainer_its_threads(monkeypatch):
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     monkeypatch.setattr(L.os, "sched_getaffinity", lambda _: set(range(8)))
     assert L.resolve_workers("auto", trainer_threads=3) == 5
     assert L.resolve_workers("auto", trainer_threads=8) == 0
     monkeypatch.setattr(L.torch, "get_num_threads", lambda: 8)
     assert L.resolve_workers("auto") == 0  # a CPU trainer using every core leaves none
     assert L.resolve_workers("auto", device="cuda") == 7  # a GPU trainer needs one core to launch kernels
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert L.resolve_workers("auto", device="cuda") == 3  # two ranks on this machine share its 8 cores
     assert L.resolve_workers(0) == 0 and L.resolve_workers(2) == 2
     for bad in (-1, "four", 1.5, True):
         with pytest.raises(ValueError, match="workers="):
