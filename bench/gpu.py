@@ -90,7 +90,7 @@ def pretrain_speed(split: Path, device: torch.device, s: dict, compile: bool) ->
     torch.manual_seed(0)
     model = MultiMAE(create_encoder(s["model"], modalities=MODALITIES, img_size=size, patch_size=s["patch"]),
                      256, 2, 8).to(device)
-    opt = make_optimizer(model, 1e-4, 0.05, (0.9, 0.95), device)
+    opt = make_optimizer(model, 1e-4, 0.05, (0.9, 0.95))
     grid = (size // s["patch"]) ** 2
     masker = DirichletMasker(model.tokens_per_modality(size, size), max(1, round(0.5 * grid)), 1.0, seed=0)
     autocast = autocast_for("auto", device)

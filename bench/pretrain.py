@@ -168,7 +168,7 @@ def _ours(b: int, device: torch.device):
     torch.manual_seed(0)
     model = MultiMAE(create_encoder("tst_vit_tiny", modalities=tuple(CHANNELS)), DEC_DIM, DEC_DEPTH,
                      DEC_HEADS).to(device)
-    opt = make_optimizer(model, 1e-4, 0.05, (0.9, 0.95), device)
+    opt = make_optimizer(model, 1e-4, 0.05, (0.9, 0.95))
     masker = DirichletMasker(model.tokens_per_modality(SIZE, SIZE), VISIBLE, 1.0, seed=0)
     batch = _batch(b, device)
 

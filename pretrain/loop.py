@@ -1,28 +1,16 @@
-"""The pieces the pretraining loop is made of, each a small pure function so ``run.py`` reads top
-to bottom: the learning-rate schedule, the optimizer's weight-decay groups, the deterministic
-data order (so a checkpoint's data position is enough to continue), RNG capture, the preview PNG.
+"""The pieces the pretraining loop is made of, each a small function so ``run.py`` reads top to
+bottom: the optimizer's weight-decay groups, the memory figure logged per step, the preview PNG.
+What transfer shares with it lives in ``tst/``: the lr schedule (``tst.schedule``), RNG capture
+(``tst.rng``) and the deterministic data order (``tst.loader``).
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-
-from tst.loader import sample_index  # noqa: F401  (the data order lives with the loader now)
-
-
-def lr_at(step: int, *, lr: float, warmup: int, steps: int, min_lr: float = 0.0) -> float:
-    """Linear warmup over ``warmup`` steps, then cosine decay to ``min_lr`` at ``steps`` (0-based step)."""
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    if step >= steps:
-        return min_lr
-    progress = (step - warmup) / max(1, steps - warmup)
-    return min_lr + 0.5 * (lr - min_lr) * (1.0 + math.cos(math.pi * progress))
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -40,8 +28,7 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def make_optimizer(model: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float],
-                   device: torch.device) -> torch.optim.AdamW:
+def make_optimizer(model: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float]) -> torch.optim.AdamW:
     """AdamW; the fused kernel on CUDA and CPU (one pass over all parameters instead of a Python loop)."""
     return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=betas, fused=True)
 
@@ -52,19 +39,6 @@ def memory_mb(device: torch.device) -> float:
         return torch.cuda.max_memory_allocated(device) / 2**20
     with open("/proc/self/statm") as fh:  # resident set size, pages
         return int(fh.read().split()[1]) * 4096 / 2**20
-
-
-def rng_state(masker_state: dict) -> dict:
-    state = {"torch": torch.get_rng_state(), "masker": masker_state}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _display(m: str, img: torch.Tensor) -> np.ndarray:

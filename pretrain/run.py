@@ -29,19 +29,14 @@ from tst.modalities import get_modality
 from tst.models.adapters import grid_size
 from tst.models.vit import create_encoder
 from tst.precision import autocast_for
-from tst.pretrain.loop import (
-    lr_at,
-    make_optimizer,
-    memory_mb,
-    restore_rng,
-    rng_state,
-    save_preview,
-)
+from tst.pretrain.loop import make_optimizer, memory_mb, save_preview
 from tst.pretrain.masking import DirichletMasker
-from tst.progress import bar, say
 from tst.pretrain.objective import MultiMAE, check_objective
+from tst.progress import bar, say
+from tst.rng import restore_rng, rng_state
 from tst.rundir import RunDirError, open_run_dir
 from tst.runlog import make_logger
+from tst.schedule import lr_at
 from tst.shards import read_manifest
 from tst.timm_export import export_timm
 
@@ -130,12 +125,11 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
     ob = cfg.objective
     model = MultiMAE(encoder, int(ob.dec_dim), int(ob.dec_depth), int(ob.dec_heads),
                      dict(ob.loss_weights or {})).to(device)
-    optimizer = make_optimizer(model, float(cfg.lr), float(cfg.weight_decay), tuple(cfg.betas), device)
+    optimizer = make_optimizer(model, float(cfg.lr), float(cfg.weight_decay), tuple(cfg.betas))
     tokens = model.tokens_per_modality(size, size)
     budget = max(1, round(float(ob.visible_ratio) * grid_size(size, size, model.patch_size)[0] ** 2))
     masker = DirichletMasker(tokens, budget, float(ob.alpha), seed=int(cfg.seed))
-    schedule = dict(kind="warmup_cosine", lr=float(cfg.lr), min_lr=float(cfg.min_lr), warmup=int(cfg.warmup),
-                    steps=int(cfg.steps))
+    schedule = dict(lr=float(cfg.lr), min_lr=float(cfg.min_lr), warmup=int(cfg.warmup), steps=int(cfg.steps))
 
     step, position = 0, 0
     if cfg.resume and ckpt_path.exists():
@@ -189,7 +183,7 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
     model.train()
     while step < int(cfg.steps):
         t0 = time.perf_counter()
-        lr = lr_at(step, **{k: v for k, v in schedule.items() if k != "kind"})
+        lr = lr_at(step, **schedule)
         for group in optimizer.param_groups:
             group["lr"] = lr
         draw = masker(gbatch)  # the whole global batch, identical on every rank

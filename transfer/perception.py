@@ -38,22 +38,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tst.device import resolve_device
 from tst.transfer.head_checkpoint import load_head
 
 TASK_ORDER = ("semseg", "det", "caption")
 FORMAT = ("expected an observation dict {'rgb': uint8 [H, W, 3] or [H, W, 4], 'depth': float metres [H, W] "
           "or [H, W, 1] (optional)}, a uint8 [H, W, 3|4] array, a list of those, or a batch [B, H, W, 3|4]")
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``auto`` -> cuda when available, else cpu; anything else as torch spells it."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device) not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise ValueError(f"device={device!r} is invalid; choose auto, cpu or cuda")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but torch sees no CUDA device here; use device=auto or device=cpu")
-    return torch.device(device)
 
 
 def head_dirs(dirs: str | Path | Sequence[str | Path]) -> list[Path]:

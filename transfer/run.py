@@ -29,13 +29,15 @@ from torch.utils.data import Dataset
 
 from tst.atomic import write_json
 from tst.checkpoint import CheckpointError, init_encoder, load_checkpoint, load_encoder, save_checkpoint
+from tst.device import resolve_device
 from tst.finite import non_finite_inputs, non_finite_params
 from tst.loader import PositionPlan, load, to_device
 from tst.models.vit import create_encoder
-from tst.pretrain.loop import lr_at, restore_rng
 from tst.progress import bar, say
+from tst.rng import restore_rng
 from tst.rundir import open_run_dir
 from tst.runlog import make_logger
+from tst.schedule import lr_at
 from tst.transfer.class_map import map_classes
 from tst.transfer.external import open_external, read_vocabulary
 from tst.transfer.lr_decay import freeze, param_groups
@@ -202,8 +204,7 @@ def run(cfg: DictConfig) -> dict:
     check_config(cfg)
     rd = open_run_dir(cfg, may_differ=("steps", "workers"))
     run_path, ckpt_path = rd.path, rd.path / "ckpt.pt"
-    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
-                          else ("cpu" if cfg.device == "auto" else cfg.device))
+    device = resolve_device(cfg.device)
     torch.manual_seed(int(cfg.seed))
 
     modalities = {"semseg": SemSegTask, "det": DetTask, "caption": CaptionTask}[cfg.task.name].modalities

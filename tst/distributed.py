@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from tst.device import DeviceError, resolve_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -31,17 +33,17 @@ class DistInfo:
 
 
 def setup(device: str = "auto") -> DistInfo:
-    """Join the process group when launched by torchrun; pick this process's device."""
+    """Join the process group when launched by torchrun; pick this process's device
+    (``tst.device.resolve_device``; ``auto``/``cuda`` become ``cuda:LOCAL_RANK``)."""
     rank = int(os.environ.get("RANK", 0))
     world = int(os.environ.get("WORLD_SIZE", 1))
     local = int(os.environ.get("LOCAL_RANK", 0))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda was asked for but torch sees no GPU; use device=cpu or device=auto")
-    dev = torch.device(f"cuda:{local}") if device == "cuda" else torch.device("cpu")
+    dev = resolve_device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", local)  # one GPU per local rank
+    elif dev.type == "cuda" and world > 1:
+        raise DeviceError(f"device={device!r} names one GPU, but torchrun started {world} processes that each "
+                          f"use cuda:LOCAL_RANK; use device=cuda or device=auto")
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():

@@ -1,22 +1,11 @@
-"""Loop pieces: the lr schedule, weight-decay groups and the deterministic data order."""
+"""Loop pieces: weight-decay groups and the deterministic data order (``tst.loader``)."""
 
-import math
-
-import pytest
 import torch
 
+from tst.loader import sample_index
 from tst.models.vit import create_encoder
-from tst.pretrain.loop import lr_at, param_groups, sample_index
+from tst.pretrain.loop import param_groups
 from tst.pretrain.objective import MultiMAE
-
-
-def test_warmup_then_cosine():
-    kw = dict(lr=1.0, warmup=4, steps=14, min_lr=0.1)
-    assert [lr_at(s, **kw) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
-    assert lr_at(4, **kw) == pytest.approx(1.0)
-    assert lr_at(9, **kw) == pytest.approx(0.1 + 0.45 * (1 + math.cos(math.pi * 0.5)))
-    assert lr_at(14, **kw) == pytest.approx(0.1) and lr_at(100, **kw) == 0.1
-    assert all(lr_at(s, **kw) >= lr_at(s + 1, **kw) for s in range(4, 14))
 
 
 def test_weight_decay_skips_biases_norms_tokens_and_embeddings():
