@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from tst.collect.collector import CollectJob, WorkerPool, collect
-from tst.collect.policies.random import RandomPolicy
 from tst.envs.camera import Intrinsics
 from tst.envs.freespace import FreeSpace
+from tst.envs.policies.random import RandomPolicy
 from tst.envs.render.open3d_renderer import Open3DRenderer
 from tst.envs.synth.generator import generate_apartment
 from tst.modalities import SENSOR_MODALITIES

@@ -242,7 +242,7 @@ class HeadLabeller(Labeller):
     its predicted class ids become a uint16 member; the manifest records the head's vocabulary."""
 
     def __init__(self, run: str, name: str = "pred_semseg", device: str = "cpu", batch_size: int = 8) -> None:
-        from tst.transfer.perception import Perception
+        from tst import Perception  # the public plugin contract; a stage never imports another stage
 
         self.name = _check_name(name)
         self.run, self.batch_size = str(run), int(batch_size)

@@ -15,27 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from tst.envs.scene import Scene
+from tst.envs.scene import Scene, scene_hash
 from tst.shards import list_shards
 
 FORMAT_VERSION = 1
 _CHUNK = 1 << 20
-
-
-def scene_hash(scene: Scene) -> str:
-    """sha256 over every array and name that changes what a render of the scene looks like."""
-    h = hashlib.sha256()
-    arrays = [scene.vertices, scene.faces, scene.face_instance, scene.instance_class, scene.vertex_colors,
-              scene.corner_uv, scene.texture]
-    for a in arrays:
-        if a is None:
-            h.update(b"none")
-            continue
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
-    h.update("\x00".join(scene.class_names).encode())
-    return h.hexdigest()
 
 
 def shard_hashes(split_dir: str | Path) -> tuple[str, list[dict[str, Any]]]:

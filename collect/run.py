@@ -26,10 +26,10 @@ from tst.collect.collector import CollectError, CollectJob, collect, pending_sha
 from tst.collect.finalize import finish_split
 from tst.collect.leakage import enforce_separation, split_poses
 from tst.collect.manifest import build_manifest, merge_vocabularies
-from tst.collect.policies.base import PolicyError
 from tst.collect.spread import spread_problem, spread_report
 from tst.envs.camera import Intrinsics
 from tst.envs.freespace import FreeSpace
+from tst.envs.policies.base import PolicyError
 from tst.envs.scene import Scene
 from tst.modalities import LABEL_MODALITIES, SENSOR_MODALITIES
 from tst.rundir import open_run_dir

@@ -10,6 +10,7 @@ so the renderer has a single colour path.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,3 +106,21 @@ class Scene:
         return (f"{self.scene_id}: {len(self.vertices)} vertices, {len(self.faces)} triangles, "
                 f"{self.num_instances} instances, {len(used)} classes used, {len(self.rooms)} rooms"
                 f"{', textured' if self.texture is not None else ''} ({self.source})")
+
+
+def scene_hash(scene: Scene) -> str:
+    """sha256 over every array and name that changes what a render of the scene looks like.
+
+    Collect records it in a split's manifest; the deploy agent demo checks a rebuilt scene against it."""
+    h = hashlib.sha256()
+    arrays = [scene.vertices, scene.faces, scene.face_instance, scene.instance_class, scene.vertex_colors,
+              scene.corner_uv, scene.texture]
+    for a in arrays:
+        if a is None:
+            h.update(b"none")
+            continue
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    h.update("\x00".join(scene.class_names).encode())
+    return h.hexdigest()

@@ -3,8 +3,9 @@
 The scene is rebuilt from the eval split's ``manifest.json`` (its ``config.scene`` is the exact
 scene config the split was rendered from; a synth apartment is regenerated from its seed) and
 checked against the recorded scene hash, so the agent walks the space the heads were scored in.
-The collect ``walk`` policy plans the trajectory, the Open3D renderer renders each step, the
-plugin (``Perception``) runs on what the agent sees. Written into the run directory:
+The ``walk`` policy (``tst.envs.policies.walk``) plans the trajectory; the renderer the split was
+collected with (its manifest's ``config.renderer``, or deploy's ``renderer=`` when given) renders
+each step; the plugin (``Perception``) runs on what the agent sees. Written into the run directory:
 
 - ``agent.gif``: every step annotated with the predicted masks, boxes and caption;
 - ``agent_map.png``: the top-down semantic map from the predicted labels projected through depth
@@ -24,12 +25,11 @@ import cv2
 import numpy as np
 from hydra.utils import instantiate
 
-from tst.collect.manifest import scene_hash
-from tst.collect.policies.walk import WalkPolicy
 from tst.envs.camera import Intrinsics
 from tst.envs.freespace import FreeSpace
-from tst.envs.render.open3d_renderer import Open3DRenderer
-from tst.envs.scene import Scene
+from tst.envs.policies.walk import WalkPolicy
+from tst.envs.render.base import Renderer
+from tst.envs.scene import Scene, scene_hash
 from tst.progress import bar
 from tst.shards import read_manifest
 from tst.transfer.class_map import apply_lut, map_classes
@@ -58,6 +58,24 @@ def rebuild_scene(split_dir: str | Path) -> Scene:
     return scene
 
 
+def build_renderer(split_dir: str | Path, scene: Scene, renderer: Mapping[str, Any] | None = None,
+                   threads: int | None = None) -> Renderer:
+    """The renderer for the walk, built like collect builds it: ``instantiate(spec, scene)``.
+
+    ``spec`` is ``renderer`` when given (deploy's ``renderer=``), else the renderer config the eval
+    split was collected with, so the agent sees views rendered like the ones the heads were scored on.
+    ``threads`` (not None) replaces the config's render threads."""
+    if renderer is None:
+        renderer = (read_manifest(split_dir).get("config") or {}).get("renderer")
+    spec = dict(renderer or {})
+    if "_target_" not in spec:
+        raise ValueError(f"{split_dir}/manifest.json records no renderer config (config.renderer._target_); "
+                         f"pass one to the agent demo, e.g. tst deploy … agent=true renderer=open3d")
+    if threads is not None:
+        spec["threads"] = int(threads)
+    return instantiate(spec, scene, _convert_="object")
+
+
 def _map_figure(truth: np.ndarray, pred: np.ndarray, path_cells: np.ndarray, miou: float) -> np.ndarray:
     """Ground-truth | predicted map, +y up, cells scaled to >= 4 px, the agent's path in white."""
     scale = max(4, 256 // max(truth.shape))
@@ -73,11 +91,13 @@ def _map_figure(truth: np.ndarray, pred: np.ndarray, path_cells: np.ndarray, mio
 
 def run_agent(perception: Perception, split_dir: str | Path, out_dir: str | Path, *, steps: int = 32, seed: int = 0,
               fps: float = 4.0, cell: float = 0.1, z_range: Sequence[float] = (-0.1, 2.2), depth: bool = True,
-              threads: int = 0, policy: Mapping[str, Any] | None = None,
-              synonyms: Mapping[str, str] | None = None, progress: bool = True) -> dict[str, Any]:
+              threads: int | None = None, policy: Mapping[str, Any] | None = None,
+              renderer: Mapping[str, Any] | None = None, synonyms: Mapping[str, str] | None = None,
+              progress: bool = True) -> dict[str, Any]:
     """Walk ``steps`` poses, perceive, write ``agent.gif`` + ``agent_map.png``; returns metrics and paths.
 
-    depth=False simulates a sensor without depth (the map is then skipped with a warning)."""
+    depth=False simulates a sensor without depth (the map is then skipped with a warning);
+    ``renderer``/``threads``: see :func:`build_renderer`."""
     import imageio.v3 as iio
 
     if steps < 1:
@@ -86,7 +106,7 @@ def run_agent(perception: Perception, split_dir: str | Path, out_dir: str | Path
     out_dir.mkdir(parents=True, exist_ok=True)
     intr = Intrinsics.from_dict(read_manifest(split_dir)["intrinsics"])
     poses = WalkPolicy(scene, FreeSpace(scene), **dict(policy or {})).plan(int(steps), int(seed))
-    renderer = Open3DRenderer(scene, threads=int(threads))
+    renderer = build_renderer(split_dir, scene, renderer, threads)
     scene_vocab = dict(enumerate(scene.class_names))
     warning = None
     if "semseg" not in perception.tasks:

@@ -192,7 +192,9 @@ def run(cfg: DictConfig) -> dict:
             from tst.transfer.agent_demo import run_agent
 
             demo = OmegaConf.to_container(cfg.demo, resolve=True)
+            renderer = cfg.get("renderer")  # null: the renderer the eval split was collected with
             agent = run_agent(perception, data, rd.path, synonyms=synonyms, progress=bool(cfg.get("progress", True)),
+                              renderer=None if renderer is None else OmegaConf.to_container(renderer, resolve=True),
                               **demo)
             metrics.update(agent["metrics"])
         metrics["deploy/eval_views"] = len(indices)

@@ -291,9 +291,3 @@ def iter_shard(path: str | Path, decode: bool = True, on_error: str = "raise") -
 def iter_split(split_dir: str | Path, decode: bool = True, on_error: str = "raise") -> Iterator[dict[str, Any]]:
     for shard in list_shards(split_dir):
         yield from iter_shard(shard, decode=decode, on_error=on_error)
-
-
-def modalities_in(sample: dict[str, Any]) -> list[str]:
-    return sorted(k for k in sample if not k.startswith("__"))
-
-

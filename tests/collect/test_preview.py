@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.collect.test_coco import make_labelled_split, make_view
-from tests.collect.test_walk import two_room_scene
+from tests.envs.policies.test_walk import two_room_scene
 from tst.collect.finalize import finish_split
 from tst.collect.preview import (
     BG,

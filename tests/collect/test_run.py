@@ -12,11 +12,11 @@ import pytest
 from tests.collect import compose_collect
 from tests.envs.fixtures import make_box_room
 from tst.collect.collector import CollectError
-from tst.collect.manifest import scene_hash
-from tst.collect.policies.base import CameraPolicy, PolicyError
 from tst.collect.run import run
 from tst.envs.camera import Intrinsics
+from tst.envs.policies.base import CameraPolicy, PolicyError
 from tst.envs.render.open3d_renderer import Open3DRenderer
+from tst.envs.scene import scene_hash
 from tst.modalities import encode_depth
 from tst.rundir import RunDirError
 from tst.shards import ShardWriter, iter_split
@@ -151,7 +151,7 @@ class ShortPolicy(CameraPolicy):
     """Plans at most ``limit`` poses (a stand-in for an exploration that stops early)."""
 
     def __init__(self, scene, free_space, limit: int = 5):
-        from tst.collect.policies.random import RandomPolicy
+        from tst.envs.policies.random import RandomPolicy
         from tst.envs.scene import Scene
 
         assert isinstance(scene, Scene)  # not an OmegaConf copy made by instantiate

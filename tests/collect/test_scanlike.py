@@ -11,12 +11,12 @@ import pytest
 from tests.collect import compose_collect
 from tests.envs.scanlike import scan_like
 from tst.collect.collector import CollectError
-from tst.collect.policies.explore import ExplorePolicy
-from tst.collect.policies.walk import WalkPolicy
 from tst.collect.run import run
 from tst.envs.freespace import FreeSpace, points_in_polygon
 from tst.envs.loaders.scannet import load_scannet, write_scannet
 from tst.envs.loaders.scannetpp import load_scannetpp, write_scannetpp
+from tst.envs.policies.explore import ExplorePolicy
+from tst.envs.policies.walk import WalkPolicy
 from tst.shards import iter_split
 
 

@@ -118,7 +118,7 @@ def test_occupancy_grid_keeps_doorways_so_rooms_connect():
     yet it is navigable and joins the two rooms into one region; the wall beside it is not."""
     from scipy import ndimage
 
-    from tests.collect.test_walk import two_room_scene
+    from tests.envs.policies.test_walk import two_room_scene
 
     fs2 = FreeSpace(two_room_scene(), threads=1)
     nav, origin, cell = fs2.occupancy_grid(cell=0.1, z_range=(0.3, 1.6), radius=0.2)  # starts clear of the floor

@@ -9,8 +9,9 @@ import pytest
 
 from tests.envs.fixtures import make_box_room
 from tests.transfer.test_deploy import compose_deploy, deploy_space
-from tst.collect.manifest import scene_hash
-from tst.transfer.agent_demo import rebuild_scene, run_agent
+from tst.envs.render.open3d_renderer import Open3DRenderer
+from tst.envs.scene import scene_hash
+from tst.transfer.agent_demo import build_renderer, rebuild_scene, run_agent
 from tst.transfer.deploy import run
 from tst.transfer.perception import Perception
 
@@ -81,3 +82,40 @@ def test_map_truth_leaves_out_classes_the_head_cannot_predict(space, tmp_path):
                     threads=1)
     ious = {k for k in res["metrics"] if k.startswith("map/IoU/")}
     assert ious <= {"map/IoU/floor", "map/IoU/wall"} and "map/IoU/floor" in ious
+
+
+class CountingRenderer(Open3DRenderer):
+    """Open3D, counting its renders: proves which renderer config the agent demo built."""
+
+    renders: list[int] = []
+
+    def render(self, *args, **kwargs):
+        CountingRenderer.renders.append(1)
+        return super().render(*args, **kwargs)
+
+
+def test_the_renderer_is_built_from_the_split_config_unless_one_is_given(space, tmp_path):
+    scene = make_box_room()
+    r = build_renderer(space["eval"], scene, threads=1)  # the config the eval split was collected with
+    assert type(r) is Open3DRenderer and r.threads == 1
+    m = json.loads((space["eval"] / "manifest.json").read_text())
+    assert r.ambient == m["config"]["renderer"]["ambient"]
+    own = tmp_path / "own"
+    own.mkdir()
+    m["config"]["renderer"]["ambient"] = 0.75
+    (own / "manifest.json").write_text(json.dumps(m))
+    assert build_renderer(own, scene).ambient == 0.75 and build_renderer(own, scene).threads == 0
+    given = build_renderer(own, scene, {"_target_": f"{__name__}.CountingRenderer", "ambient": 0.5}, threads=1)
+    assert type(given) is CountingRenderer and given.ambient == 0.5 and given.threads == 1
+    del m["config"]["renderer"]
+    (own / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="records no renderer config.*agent=true renderer=open3d"):
+        build_renderer(own, scene)
+
+
+def test_deploy_renderer_override_reaches_the_agent_demo(space, tmp_path):
+    CountingRenderer.renders.clear()
+    res = run(compose_deploy([space["semseg"]], space["eval"], tmp_path / "d", "agent=true", "demo.steps=2",
+                             "demo.threads=1", "overlays=1", "renderer=open3d",
+                             f"renderer._target_={__name__}.CountingRenderer"))
+    assert res["agent/steps"] == 2 and len(CountingRenderer.renders) == 2

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from tests.envs.fixtures import BOX_ROOM_CLASSES, make_box_room
-from tst.collect.policies.walk import WalkPolicy
 from tst.envs.camera import Intrinsics, look_at
 from tst.envs.freespace import FreeSpace
+from tst.envs.policies.walk import WalkPolicy
 from tst.envs.render.open3d_renderer import Open3DRenderer
 from tst.transfer.semantic_map import TopDownMap, backproject, map_miou
 

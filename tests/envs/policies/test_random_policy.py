@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from tests.envs.fixtures import make_box_room
-from tst.collect.policies.base import PolicyError
-from tst.collect.policies.random import BLOCK, RandomPolicy
 from tst.envs.freespace import FreeSpace
+from tst.envs.policies.base import PolicyError
+from tst.envs.policies.random import BLOCK, RandomPolicy
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import numpy as np
 import open3d as o3d
 import pytest
 
-from tests.collect.test_walk import two_room_scene
-from tst.collect.policies.explore import ExplorePolicy
+from tests.envs.policies.test_walk import two_room_scene
 from tst.envs.camera import Intrinsics
 from tst.envs.freespace import FreeSpace
+from tst.envs.policies.explore import ExplorePolicy
 
 
 @pytest.fixture(scope="module")

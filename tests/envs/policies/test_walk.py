@@ -7,8 +7,8 @@ import open3d as o3d
 import pytest
 import trimesh
 
-from tst.collect.policies.walk import WalkPolicy, room_index
 from tst.envs.freespace import FreeSpace
+from tst.envs.policies.walk import WalkPolicy, room_index
 from tst.envs.scene import Room, Scene
 
 

@@ -24,10 +24,10 @@ import open3d as o3d
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from tst.collect.policies.base import CameraPolicy, PolicyError
-from tst.collect.policies.walk import NavGrid
 from tst.envs.camera import Intrinsics, pose_from_yaw_pitch
 from tst.envs.freespace import FreeSpace
+from tst.envs.policies.base import CameraPolicy, PolicyError
+from tst.envs.policies.walk import NavGrid
 from tst.envs.render.open3d_renderer import raycasting_scene
 from tst.envs.scene import Scene
 

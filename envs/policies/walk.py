@@ -19,9 +19,9 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from tst.collect.policies.base import CameraPolicy, PolicyError
 from tst.envs.camera import pose_from_yaw_pitch
 from tst.envs.freespace import FreeSpace, points_in_polygon
+from tst.envs.policies.base import CameraPolicy, PolicyError
 from tst.envs.scene import Scene
 
 

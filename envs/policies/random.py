@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tst.collect.policies.base import CameraPolicy, PolicyError
 from tst.envs.camera import pose_from_yaw_pitch
 from tst.envs.freespace import FreeSpace, NoFreeSpaceError
+from tst.envs.policies.base import CameraPolicy, PolicyError
 from tst.envs.scene import Scene
 
 BLOCK = 64  # poses per independently seeded block

@@ -1,1 +1,0 @@
-"""Camera policies: where the collector puts its cameras."""
