@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tst.device import resolve_device
+
 # dense bf16 tensor-core peaks, TFLOP/s (vendor data sheets; SXM parts)
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "H800": 989.0, "A100": 312.0, "A800": 312.0, "L40S": 362.0,
                     "L40": 181.0, "A6000": 155.0, "L4": 121.0, "A10": 125.0, "4090": 165.0, "V100": 125.0}
@@ -215,7 +217,7 @@ def run_all(out_dir: Path, work: Path, device: str, smoke: bool = False) -> dict
                     "settings": s, "torch": torch.__version__}
     paths = collect_splits(work / "data", s)
     result["collect_s"] = round(time.perf_counter() - t0, 1)
-    dev = torch.device(device)
+    dev = resolve_device(device)
     result["pretrain"] = {"eager": pretrain_speed(paths["pretrain"], dev, s, compile=False)}
     if s["compile"]:
         result["pretrain"]["compiled"] = pretrain_speed(paths["pretrain"], dev, s, compile=True)
