@@ -6,8 +6,11 @@ the same labelled external views and steps for all) -> ``tst deploy`` each init'
 space's eval split -> ``<out>/report.md`` (rows: init; mIoU, AP, AP50, CIDEr), ``gain.png``,
 ``metrics.json`` (``tst/semseg/mIoU``, ``scratch/det/AP``, …) and the wall time of every stage.
 
-Stages run in this process (``tst.sweep.launch_inline``): no re-import of torch / open3d per stage and
-each stage's own progress output on the terminal, under a banner. Every run directory lives under
+With ``jobs=1`` stages run in this process (``tst.sweep.launch_inline``): no re-import of torch / open3d
+per stage and each stage's own progress output on the terminal, under a banner. With ``jobs=N`` (the
+default, 2: one per core) up to N independent stages run at once as subprocesses of ``threads``
+threads each, their output in ``<out>/logs/``: on 2 cores the demo's stages are single-threaded
+work, so two at a time nearly halve its wall time. Every run directory lives under
 ``out``, so a re-run skips what finished and continues what was interrupted. The numbers are whatever
 the run measures.
 """
@@ -28,7 +31,7 @@ from tst.aggregate import METRIC_COLUMNS, summarize, sweep_rows
 from tst.pipeline import compose_config, grid_from_config, plan_jobs
 from tst.report import render
 from tst.rundir import RunDir
-from tst.sweep import execute, launch_inline, write_status
+from tst.sweep import execute, launch_inline, subprocess_launcher, write_status
 
 
 def _banner(line: str) -> None:
@@ -61,7 +64,11 @@ def run(cfg: DictConfig) -> dict:
     rd = RunDir(root, plain, resume=True, may_differ=tuple(plain))  # the record of the last demo settings
     jobs = plan_jobs(grid, root)
     print(f"demo: {len(jobs)} stage runs under {root} (finished ones are skipped)", flush=True)
-    outcomes = execute(jobs, root, launch_inline, parallel=1, echo=_banner)
+    parallel = max(1, int(cfg.get("jobs") or 1))
+    launch = launch_inline if parallel == 1 else subprocess_launcher(threads=cfg.get("threads"))
+    if parallel > 1:
+        print(f"demo: {parallel} stages at a time as subprocesses; each one's output in {root / 'logs'}", flush=True)
+    outcomes = execute(jobs, root, launch, parallel=parallel, echo=_banner)
     entries = write_status(root, jobs, outcomes)
 
     report = render(root, str(cfg.analysis))

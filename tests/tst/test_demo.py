@@ -20,7 +20,8 @@ def test_demo_runs_every_stage_reports_measured_numbers_and_resumes(tmp_path, ca
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     report = (tmp_path / "report.md").read_text()
     assert "| init | semseg/mIoU | det/AP | det/AP50 | caption/CIDEr |" in report
-    for init, cell in (("tst", "tst/multimae"), ("scratch", "scratch/none"), ("other", "other/multimae")):
+    for init, cell in (("tst", "tst/multimae"), ("scratch", "scratch/none"), ("other", "other/multimae"),
+                       ("oracle", "oracle/multimae")):
         measured = json.loads((tmp_path / "deploy" / "synth0" / cell / "seed0" / "metrics.json").read_text())
         for m in METRICS:
             assert metrics[f"{init}/{m}"] == measured[m], (init, m)  # the deploy run's number, unedited
@@ -35,11 +36,14 @@ def test_demo_runs_every_stage_reports_measured_numbers_and_resumes(tmp_path, ca
     assert (tmp_path / "gain.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert metrics["time/pretrain_s"] > 0 and metrics["time/transfer_s"] > 0 and metrics["time/deploy_s"] > 0
     assert "## Wall time" in report and "| deploy/synth0/tst/multimae/seed0 | ok |" in report
+    # numbers in context: chance on the same eval views, the oracle's gap, and a verdict in words
+    assert "| chance | " in report and "| gap closed | " in report and "Specialization on semseg/mIoU" in report
+    assert (tmp_path / "logs" / "transfer__synth0__oracle__multimae__semseg__seed0.log").is_file()  # 2 jobs at once
 
     capsys.readouterr()
     again = run(compose_config("demo", [*TINY, f"out={tmp_path}"]))
     out = capsys.readouterr().out
-    assert "18 jobs" in out and "0 ok, 18 done" in out and "step " not in out  # nothing trained again
-    assert all(again[f"{i}/{m}"] == metrics[f"{i}/{m}"] for i in ("tst", "scratch", "other") for m in METRICS)
+    assert "23 jobs" in out and "0 ok, 23 done" in out and "step " not in out  # nothing trained again
+    assert all(again[f"{i}/{m}"] == metrics[f"{i}/{m}"] for i in ("tst", "scratch", "other", "oracle") for m in METRICS)
     assert again["time/total_s"] == metrics["time/total_s"]  # each stage's seconds as it took when it ran
     assert "| deploy/synth0/tst/multimae/seed0 | done |" in (tmp_path / "report.md").read_text()
