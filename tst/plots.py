@@ -16,11 +16,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def bar_plot(values: Mapping[str, Mapping[str, float]], path: str | Path, *, title: str = "",
-             errors: Mapping[str, Mapping[str, float]] | None = None, ylabel: str = "") -> Path:
+             errors: Mapping[str, Mapping[str, float]] | None = None, ylabel: str = "",
+             reference: Mapping[str, float] | None = None, reference_label: str = "chance") -> Path:
     """Grouped bars: one group per metric (inner key), one bar per series (outer key, e.g. init).
 
     ``values[series][metric]``; NaN (failed or missing) draws no bar. Metrics of different scales
-    (mIoU in %, CIDEr near 0–1) get one panel each so none is flattened by another."""
+    (mIoU in %, CIDEr near 0–1) get one panel each so none is flattened by another. ``reference[metric]``
+    draws a dashed line across that panel (e.g. the chance level), so a bar reads against its floor."""
     series = list(values)
     metrics = list(dict.fromkeys(m for s in series for m in values[s]))
     fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(2.2 + 2.0 * len(metrics), 3.2), squeeze=False)
@@ -32,6 +34,10 @@ def bar_plot(values: Mapping[str, Mapping[str, float]], path: str | Path, *, tit
             if not math.isnan(v):
                 ax.bar(i, v, yerr=e if e and not math.isnan(e) else None, color=colors[i % len(colors)], capsize=3)
                 ax.text(i, v, f"{v:.3g}", ha="center", va="bottom", fontsize=7)
+        ref = (reference or {}).get(m)
+        if ref is not None and not math.isnan(ref):
+            ax.axhline(ref, color="k", ls="--", lw=1)
+            ax.text(len(series) - 0.5, ref, reference_label, ha="right", va="bottom", fontsize=7)
         ax.set_xticks(range(len(series)), series, rotation=30, fontsize=8)
         ax.set_title(m, fontsize=9)
         ax.set_ylabel(ylabel, fontsize=8)

@@ -82,9 +82,10 @@ def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
     metrics = _used(rows)
     summary = summarize(rows, ("init",), metrics)
     vals, errs = _series(summary, metrics)
-    png = bar_plot(vals, root / "gain.png", errors=errs, title="specialization gain: init per task")
-    text = markdown(summary, ("init",), metrics)
     chance = _chance(root, rows, metrics)
+    png = bar_plot(vals, root / "gain.png", errors=errs, title="specialization gain: init per task (dashed: chance)",
+                   reference=chance)
+    text = markdown(summary, ("init",), metrics)
     inits = {r["init"] for r in rows}
     gains = {ref: {m: paired_gain(rows, "tst", ref, m) for m in metrics}
              for ref in ("scratch", "other") if "tst" in inits and ref in inits}

@@ -38,3 +38,19 @@ def test_bar_plot_heatmap_and_crossing_plot_write_pngs(tmp_path):
     png, cross = crossing_plot([1, 2, 4], [10.0, 20.0, 30.0], 25.0, tmp_path / "sub" / "c.png")
     assert cross == pytest.approx(3.0) and png == tmp_path / "sub" / "c.png"
     _png(png)
+
+
+def test_bar_plot_draws_the_reference_line_where_given(tmp_path):
+    vals = {"tst": {"semseg/mIoU": 40.0, "caption/CIDEr": 0.8}, "scratch": {"semseg/mIoU": 30.0, "caption/CIDEr": 0.6}}
+    plain = _png(bar_plot(vals, tmp_path / "a.png"))
+    same = _png(bar_plot(vals, tmp_path / "b.png", reference={"semseg/mIoU": math.nan}))
+    lined = _png(bar_plot(vals, tmp_path / "c.png", reference={"semseg/mIoU": 20.0}))
+    assert (plain == same).all()  # NaN (unknown chance) draws nothing
+    def dark(img):  # [H, W] near-black pixels
+        return img[..., :3].max(axis=-1) < 0.25  # matplotlib reads PNGs as floats in [0, 1]
+
+    half = plain.shape[1] // 2
+    new = dark(lined) & ~dark(plain)  # [H, W]
+    # a dashed horizontal line across the first (semseg) panel: one row gains many dark pixels there
+    assert new[:, :half].sum(axis=1).max() > 60
+    assert new[:, half:].sum(axis=1).max() < 20  # the caption panel has no reference
