@@ -23,8 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from tst.envs.loaders import ply
-from tst.envs.loaders.scannetpp import SCANNETPP_CLASSES, read_annotation, segment_labels
-from tst.envs.scene import UNLABELLED, Scene
+from tst.envs.loaders.scannetpp import (
+    SCANNETPP_CLASSES,
+    read_annotation,
+    read_scan_mesh,
+    segment_labels,
+    unlabelled_scan,
+)
+from tst.envs.scene import Scene
 from tst.envs.vocabulary import to_canonical
 
 log = logging.getLogger(__name__)
@@ -62,19 +68,12 @@ def load_scannet(path: str | Path, label_map: dict[str, str] | None = None, labe
         if len(found) != 1:
             raise FileNotFoundError(f"ScanNet scene {root}: missing {mesh_path}. Expected layout: {LAYOUT}")
         mesh_path, name = found[0], found[0].name[: -len("_vh_clean_2.ply")]
-    data = ply.read_ply(mesh_path, {"vertex": ("x", "y", "z"), "face": ("vertex_indices",)})
-    vertices = ply.vertex_positions(data)
-    faces, _ = ply.triangulate(ply.face_polygons(data))
-    colors = ply.vertex_colors(data)
-    log.info("%s: appearance from %s", mesh_path, "vertex colours" if colors is not None else "neutral grey 200")
+    vertices, faces, colors = read_scan_mesh(mesh_path)  # [V, 3], [F, 3], [V, 3] or None
     segs, agg = root / SEGS.format(name), root / AGG.format(name)
     missing = [p for p in (segs, agg) if not p.is_file()]
     source = f"scannet {root}"
     if missing:
-        log.warning("ScanNet scene %s has no annotation (%s missing): loaded unlabelled, usable for "
-                    "split=pretrain only", root, ", ".join(str(p) for p in missing))
-        face_instance, instance_class, class_names, names = (np.zeros(len(faces), np.int32), np.zeros(1, np.int32),
-                                                             [UNLABELLED], {})
+        face_instance, instance_class, class_names, names = unlabelled_scan("ScanNet", root, faces, missing)
         source += f" (unlabelled: missing {', '.join(str(p) for p in missing)})"
     else:
         seg_indices, groups = read_annotation(segs, agg, len(vertices), mesh_path.name)

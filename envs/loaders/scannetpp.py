@@ -121,6 +121,22 @@ def segment_labels(faces: np.ndarray, seg_indices: np.ndarray, groups: list, raw
     return face_instance.astype(np.int32), np.array(instance_class, np.int32), class_names, instance_names
 
 
+def read_scan_mesh(mesh_path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(vertices [V, 3], triangles [F, 3], vertex colours or None) of a scan's PLY; logs the appearance used."""
+    data = ply.read_ply(mesh_path, {"vertex": ("x", "y", "z"), "face": ("vertex_indices",)})
+    faces, _ = ply.triangulate(ply.face_polygons(data))
+    colors = ply.vertex_colors(data)
+    log.info("%s: appearance from %s", mesh_path, "vertex colours" if colors is not None else "neutral grey 200")
+    return ply.vertex_positions(data), faces, colors
+
+
+def unlabelled_scan(kind: str, root: Path, faces: np.ndarray, missing: list[Path]) -> tuple:
+    """Labels of a scan without its annotation files: every face unlabelled (fine for split=pretrain)."""
+    log.warning("%s scene %s has no annotation (%s missing): loaded unlabelled, usable for split=pretrain only",
+                kind, root, ", ".join(str(p) for p in missing))
+    return np.zeros(len(faces), np.int32), np.zeros(1, np.int32), [UNLABELLED], {}
+
+
 def load_scannetpp(path: str | Path, label_map: dict[str, str] | None = None) -> Scene:
     """Load one ScanNet++ scene folder (see the module docstring) into a z-up metre Scene.
 
@@ -132,18 +148,11 @@ def load_scannetpp(path: str | Path, label_map: dict[str, str] | None = None) ->
     mesh_path = root / MESH
     if not mesh_path.is_file():
         raise FileNotFoundError(f"ScanNet++ scene {root}: missing {mesh_path}. Expected layout: {LAYOUT}")
-    data = ply.read_ply(mesh_path, {"vertex": ("x", "y", "z"), "face": ("vertex_indices",)})
-    vertices = ply.vertex_positions(data)  # [V, 3]
-    faces, _ = ply.triangulate(ply.face_polygons(data))  # [F, 3]
-    colors = ply.vertex_colors(data)
-    log.info("%s: appearance from %s", mesh_path, "vertex colours" if colors is not None else "neutral grey 200")
+    vertices, faces, colors = read_scan_mesh(mesh_path)  # [V, 3], [F, 3], [V, 3] or None
     missing = [root / p for p in (SEGMENTS, ANNOTATIONS) if not (root / p).is_file()]
     source = f"scannetpp {root}"
     if missing:
-        log.warning("ScanNet++ scene %s has no annotation (%s missing): loaded unlabelled, usable for "
-                    "split=pretrain only", root, ", ".join(str(p) for p in missing))
-        face_instance, instance_class, class_names, names = (np.zeros(len(faces), np.int32), np.zeros(1, np.int32),
-                                                             [UNLABELLED], {})
+        face_instance, instance_class, class_names, names = unlabelled_scan("ScanNet++", root, faces, missing)
         source += f" (unlabelled: missing {', '.join(str(p) for p in missing)})"
     else:
         seg_indices, groups = read_annotation(root / SEGMENTS, root / ANNOTATIONS, len(vertices), mesh_path.name)
