@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import tst.pretrain.run as run_module
+from tests.interrupt import run_killed_after_logging
 from tests.pretrain.fixtures import pretrain_cfg, write_split
 from tst.checkpoint import load_checkpoint
 from tst.pretrain.run import NonFiniteLoss, run
@@ -60,23 +61,8 @@ def test_a_resumed_run_logs_each_step_once(tmp_path, data, monkeypatch):
     run(pretrain_cfg(data, tmp_path / "whole", "steps=5"))
     whole = {r["step"]: r["train/loss"] for r in _rows(tmp_path / "whole") if "train/loss" in r}
 
-    real = run_module.make_logger
-
-    def dies_after_step_3(*a, **kw):
-        lg = real(*a, **kw)
-        log = lg.log
-
-        def log_then_die(values, step=None):
-            log(values, step=step)
-            if step == 3:
-                raise KeyboardInterrupt  # killed after logging step 3; the checkpoint is from step 2
-        lg.log = log_then_die
-        return lg
-
-    monkeypatch.setattr(run_module, "make_logger", dies_after_step_3)
-    with pytest.raises(KeyboardInterrupt):
-        run(pretrain_cfg(data, tmp_path / "killed", "steps=5"))
-    monkeypatch.setattr(run_module, "make_logger", real)
+    # killed after logging step 3; the checkpoint is from step 2
+    run_killed_after_logging(monkeypatch, run_module, lambda: run(pretrain_cfg(data, tmp_path / "killed", "steps=5")))
     assert load_checkpoint(tmp_path / "killed" / "ckpt.pt")["step"] == 2
     run(pretrain_cfg(data, tmp_path / "killed", "steps=5", "resume=true"))
     rows = [r for r in _rows(tmp_path / "killed") if "train/loss" in r]

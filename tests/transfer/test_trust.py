@@ -6,6 +6,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import tst.transfer.run as run_module
+from tests.interrupt import run_killed_after_logging
 from tests.transfer.synthetic import write_split
 from tst.checkpoint import load_checkpoint
 from tst.cli import config_dir
@@ -31,23 +32,8 @@ def _steps(run_dir):
 
 
 def test_a_resumed_run_logs_each_step_once(split, tmp_path, monkeypatch):
-    real = run_module.make_logger
-
-    def dies_after_step_3(*a, **kw):
-        lg = real(*a, **kw)
-        log = lg.log
-
-        def log_then_die(values, step=None):
-            log(values, step=step)
-            if step == 3:
-                raise KeyboardInterrupt  # killed after logging step 3; the checkpoint is from step 2
-        lg.log = log_then_die
-        return lg
-
-    monkeypatch.setattr(run_module, "make_logger", dies_after_step_3)
-    with pytest.raises(KeyboardInterrupt):
-        run(_cfg(split, tmp_path / "run"))
-    monkeypatch.setattr(run_module, "make_logger", real)
+    # killed after logging step 3; the checkpoint is from step 2
+    run_killed_after_logging(monkeypatch, run_module, lambda: run(_cfg(split, tmp_path / "run")))
     assert load_checkpoint(tmp_path / "run" / "ckpt.pt")["step"] == 2
     run(_cfg(split, tmp_path / "run", "resume=true"))
     assert _steps(tmp_path / "run") == [1, 2, 3, 4, 5]
