@@ -4,9 +4,10 @@
 
 The point of test-space training is the model that runs *in* the space, so the heads are loaded
 exactly as an agent would load them (``tst.transfer.perception.Perception``) and scored on the
-held-out ``eval`` split with the transfer tasks' own ground truth and evaluators: semseg mIoU (and
-per class), COCO box AP from the renderer's instance masks, caption scores against the split's
-``K.caption.json`` references. A head's vocabulary is mapped onto the split's by class name;
+held-out ``eval`` split with the transfer tasks' own ground truth and evaluators (each task's
+``scoring_task``, through the evaluation loop transfer uses too): semseg mIoU (and per class), COCO box
+AP from the renderer's instance masks, caption scores against the split's ``K.caption.json``
+references, depth AbsRel / RMSE / δ<1.25 against the rendered depth. A head's vocabulary is mapped onto the split's by class name;
 head classes without a counterpart, and split classes no head can predict (ignored in scoring),
 are reported. The run directory gets ``metrics.json``, ``report.md``, ``overlays/<key>.png``
 (rgb | ground truth | prediction, one row per head) and, with ``agent=true``, the agent demo's GIF
@@ -15,7 +16,6 @@ and top-down map (``tst.transfer.agent_demo``).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +23,14 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from tst.dataset import ShardDataset
-from tst.loader import load
-from tst.metrics.captioning import CaptionEvaluator
-from tst.progress import bar
 from tst.rundir import open_run_dir
 from tst.runlog import make_logger
 from tst.shards import read_manifest
 from tst.transfer import overlay as ov
-from tst.transfer.class_map import apply_lut, as_vocab, map_classes
+from tst.transfer.class_map import as_vocab, map_classes
 from tst.transfer.deploy_report import write_report
+from tst.transfer.evaluation import evaluate_loop
 from tst.transfer.perception import Perception, head_dirs
-from tst.transfer.tasks.det import DetTask
-from tst.transfer.tasks.semseg import SemSegTask
-
-MODALITIES = {"semseg": ("rgb", "semseg"), "det": ("rgb", "semseg", "instance"), "caption": ("rgb", "caption")}
 
 
 def check_config(cfg: DictConfig) -> list[Path]:
@@ -58,83 +52,64 @@ def check_config(cfg: DictConfig) -> list[Path]:
 
 
 class HeadEval:
-    """One head's scoring on the eval split: vocabulary map, ground-truth task, evaluator."""
+    """One head's scoring on the eval split: vocabulary map (tasks that predict class ids), the ground-truth
+    task in the eval split's vocabulary, its evaluator. ``options``: deploy's ``<task>_<option>`` fields
+    (``det_min_pixels`` -> ``{"min_pixels": …}``)."""
 
     def __init__(self, name: str, perception: Perception, eval_vocab: dict[int, str], synonyms: dict | None,
-                 min_pixels: int | None, use_java: bool | None):
+                 options: dict[str, Any] | None = None):
         self.name, self.unmapped, self.uncovered = name, [], []
+        self.task = perception.task(name)
         self.lut = None  # head id -> eval id
-        if name == "caption":
-            self.gt_task, self.evaluator = perception.task("caption"), CaptionEvaluator(use_java=use_java)
-            return
-        head_vocab = perception.classes(name)
-        self.lut, self.unmapped = map_classes(head_vocab, eval_vocab, synonyms)
-        covered = {i: n for i, n in eval_vocab.items() if i != 0 and i in set(self.lut.tolist())}
-        self.uncovered = [n for i, n in sorted(eval_vocab.items()) if i != 0 and i not in covered]
-        if not covered:
-            raise ValueError(f"the {name} head's classes {sorted(head_vocab.values())} share no name with the eval "
-                             f"split's {sorted(eval_vocab.values())}; pass synonyms={{head name: split name}}")
-        keep = np.zeros(max(eval_vocab) + 1, dtype=np.int64)  # eval id -> itself when a head class maps to it
-        keep[list(covered)] = list(covered)
-        if name == "semseg":
-            self.gt_task = SemSegTask(covered, label_lut=keep)
-        else:
-            size = perception.heads["det"][2]
-            self.gt_task = DetTask(covered, size, label_lut=keep, min_pixels=int(min_pixels or 1))
+        covered = keep = None
+        if self.task.info.vocabulary:
+            head_vocab = perception.classes(name)
+            self.lut, self.unmapped = map_classes(head_vocab, eval_vocab, synonyms)
+            covered = {i: n for i, n in eval_vocab.items() if i != 0 and i in set(self.lut.tolist())}
+            self.uncovered = [n for i, n in sorted(eval_vocab.items()) if i != 0 and i not in covered]
+            if not covered:
+                raise ValueError(f"the {name} head's classes {sorted(head_vocab.values())} share no name with the "
+                                 f"eval split's {sorted(eval_vocab.values())}; pass synonyms={{head name: split name}}")
+            keep = np.zeros(max(eval_vocab) + 1, dtype=np.int64)  # eval id -> itself when a head class maps to it
+            keep[list(covered)] = list(covered)
+        trained = (perception.configs.get(name, {}).get("task") or {})
+        self.gt_task = self.task.scoring_task(covered, keep, perception.heads[name][2], options or {}, trained)
         self.evaluator = self.gt_task.evaluator()
 
     def to_eval_ids(self, outs: list[dict]) -> list[dict]:
         """Head-vocabulary predictions -> eval-vocabulary ids (unmapped detections dropped)."""
-        if self.name == "semseg":
-            return [{"semseg": apply_lut(o["semseg"], self.lut)} for o in outs]
-        if self.name == "det":
-            mapped = []
-            for o in outs:
-                lab = apply_lut(o["labels"], self.lut)
-                keep = lab > 0
-                mapped.append({"boxes": o["boxes"][keep], "scores": o["scores"][keep], "labels": lab[keep]})
-            return mapped
-        return outs
+        return outs if self.lut is None else self.task.to_eval_ids(outs, self.lut)
 
 
-def _panels(name: str, rgb: np.ndarray, gt: dict, out: dict, threshold: float) -> np.ndarray:
+def overlay_row(task: Any, rgb: np.ndarray, gt: dict, out: dict, threshold: float) -> np.ndarray:
     """One overlay row: rgb | ground truth | prediction (small views enlarged so the text reads)."""
     f = ov.zoom_factor(rgb.shape)
-    big = ov.enlarge(rgb, f)
-    h, w = big.shape[:2]
-    if name == "semseg":
-        return ov.hstack([big, ov.colorize(ov.enlarge(gt["semseg"].numpy(), f)), ov.colorize(ov.enlarge(out["semseg"].numpy(), f))],
-                      ["rgb", "semseg truth", "semseg prediction"])
-    if name == "det":
-        keep = out["scores"] >= threshold
-        return ov.hstack([big, ov.draw_boxes(big, gt["boxes"].numpy() * f, labels=gt["labels"].numpy()),
-                       ov.draw_boxes(big, out["boxes"][keep].numpy() * f, scores=out["scores"][keep].numpy(),
-                                  labels=out["labels"][keep].numpy())],
-                      ["rgb", "boxes truth", f"boxes >= {threshold:g}"])
-    return ov.hstack([big, ov.text_panel(h, w, " / ".join(gt["captions"][:3])), ov.text_panel(h, w, out["caption"])],
-                  ["rgb", "caption references", "caption prediction"])
+    return task.overlay_row(ov.enlarge(rgb, f), f, gt, out, threshold)
 
 
 def evaluate_head(ev: HeadEval, perception: Perception, data: Path, indices: list[int], batch_size: int,
                   sample: set[int], workers: int | str = "auto",
                   progress: bool = True) -> tuple[dict[str, float], float, dict[int, Any]]:
     """Score one head over ``indices``; returns (metrics, images/s, overlay rows of the ``sample`` views)."""
-    ds = ShardDataset(data, MODALITIES[ev.name])
-    rows, seconds = {}, 0.0
-    chunks = [indices[lo:lo + batch_size] for lo in range(0, len(indices), batch_size)]
-    batches = bar(load(ds, chunks, workers, perception.device), total=len(chunks), desc=f"deploy {ev.name}",
-                  unit="batch", enabled=progress)
-    for idx, batch in zip(chunks, batches, strict=True):
-        t0 = time.perf_counter()
-        outs = ev.to_eval_ids(perception.predict(ev.name, batch["rgb"]))
-        seconds += time.perf_counter() - t0
-        gts = ev.gt_task.ground_truth(batch, idx)
-        ev.evaluator.process(gts, outs)
+    ds = ShardDataset(data, ev.task.modalities)
+    rows: dict[int, Any] = {}
+
+    def on_batch(idx, ids, batch, gts, outs) -> None:
         for j, i in enumerate(idx):
             if i in sample:
                 rgb = (batch["rgb"][j].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-                rows[i] = _panels(ev.name, rgb, gts[j], outs[j], perception.score_threshold)
-    return ev.evaluator.evaluate(), len(indices) / seconds if seconds > 0 else 0.0, rows
+                rows[i] = overlay_row(ev.task, rgb, gts[j], outs[j], perception.score_threshold)
+
+    metrics, seconds, _ = evaluate_loop(ds, indices, batch_size, ev.evaluator,
+                                        lambda b: ev.to_eval_ids(perception.predict(ev.name, b["rgb"])),
+                                        ev.gt_task.ground_truth, perception.device, move=False, workers=workers,
+                                        progress=progress, desc=f"deploy {ev.name}", on_batch=on_batch)
+    return metrics, len(indices) / seconds if seconds > 0 else 0.0, rows
+
+
+def task_options(cfg: DictConfig, name: str) -> dict[str, Any]:
+    """deploy's ``<task>_<option>`` fields of one task (``det_min_pixels=4`` -> ``{"min_pixels": 4}``)."""
+    return {k[len(name) + 1:]: v for k, v in cfg.items() if isinstance(k, str) and k.startswith(f"{name}_")}
 
 
 def run(cfg: DictConfig) -> dict:
@@ -146,9 +121,10 @@ def run(cfg: DictConfig) -> dict:
     perception = Perception.from_run(head_files, device=cfg.device, score_threshold=float(cfg.score_threshold))
     have = set(manifest.get("modalities") or [])
     for name in perception.tasks:
-        missing = [m for m in MODALITIES[name] if m not in have]
+        task = perception.task(name)
+        missing = [m for m in task.modalities if m not in have]
         if missing:
-            fix = "collect it with extras=[caption]" if "caption" in missing else "collect it with split=eval"
+            fix = task.collect_hint
             raise ValueError(f"{data} holds no {missing} (manifest modalities {sorted(have)}), which the {name} head "
                              f"is scored against; {fix}")
     keys = [k for _, k, _ in ShardDataset(data, ("rgb",)).index]
@@ -164,9 +140,7 @@ def run(cfg: DictConfig) -> dict:
     rows: dict[int, list[np.ndarray]] = {i: [] for i in sorted(sample)}
     with make_logger(cfg, rd.path, name=rd.path.name) as logger:
         for name in perception.tasks:
-            # det boxes are defined as in training unless det_min_pixels says otherwise
-            trained = (perception.configs.get(name, {}).get("task") or {}).get("min_pixels")
-            ev = HeadEval(name, perception, eval_vocab, synonyms, cfg.det_min_pixels or trained, cfg.caption_use_java)
+            ev = HeadEval(name, perception, eval_vocab, synonyms, task_options(cfg, name))
             res, rate, views = evaluate_head(ev, perception, data, indices, int(cfg.eval_batch_size), sample,
                                              cfg.get("workers", "auto"), bool(cfg.get("progress", True)))
             metrics.update(res)

@@ -11,9 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-HEADLINE = {"semseg": ("semseg/mIoU", "semseg/pixel_acc"),
-            "det": ("det/AP", "det/AP50", "det/AP75"),
-            "caption": ("caption/CIDEr", "caption/BLEU-4", "caption/ROUGE-L", "caption/METEOR")}
+from tst.tasks import task_info
 
 
 def _fmt(v: Any) -> str:
@@ -37,16 +35,17 @@ def report_text(metrics: Mapping[str, float], heads: Mapping[str, Mapping[str, A
     lines += ["## Metrics per head", ""]
     rows = []
     for name, h in heads.items():
-        for key in HEADLINE[name]:
+        for key in task_info(name).headline:
             if key in metrics:
                 rows.append((name, key, metrics[key], f"{metrics.get(f'deploy/{name}/images_per_s', 0):.1f}",
                              f"`{h.get('source', '')}`"))
     lines += _table(("head", "metric", "value", "images/s", "head file"), rows) + [""]
-    iou = per_class_rows(metrics, "semseg")
-    if iou:
-        lines += ["## Per-class IoU (semseg)", ""] + _table(("class", "IoU"), iou) + [""]
+    for name in heads:
+        iou = per_class_rows(metrics, name)
+        if iou:
+            lines += [f"## Per-class IoU ({name})", ""] + _table(("class", "IoU"), iou) + [""]
     mismatch = [(n, ", ".join(h["unmapped"]) or "-", ", ".join(h["uncovered"]) or "-")
-                for n, h in heads.items() if n != "caption"]
+                for n, h in heads.items() if task_info(n).vocabulary]
     if mismatch:
         lines += ["## Vocabulary", "", "Head classes with no eval-split class are never scored; eval classes no "
                   "head class maps to are ignored in that head's scores.", ""]

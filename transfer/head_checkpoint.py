@@ -19,27 +19,16 @@ from torch import nn
 from tst.checkpoint import CheckpointError, load_checkpoint
 from tst.models.vit import create_encoder
 from tst.transfer.backbone import check_patch_size
-from tst.transfer.tasks.caption import CaptionTask
-from tst.transfer.tasks.det import DetTask
-from tst.transfer.tasks.semseg import SemSegTask
-from tst.transfer.tokenizer import CaptionTokenizer
+from tst.transfer.tasks import TASKS, Task
 
 
-def task_from_config(head_config: dict[str, Any], run_dir: str | Path):
+def task_from_config(head_config: dict[str, Any], run_dir: str | Path) -> Task:
     """A task object equal to the one that trained the head (no external label mapping: the head
-    predicts in its own vocabulary)."""
+    predicts in its own vocabulary); the task class reads back its own ``head_config``."""
     name = head_config.get("task")
-    if name == "semseg":
-        return SemSegTask(head_config["class_names"], head=head_config["head"],
-                          head_kwargs=head_config.get("head_kwargs"))
-    if name == "det":
-        return DetTask(head_config["class_names"], int(head_config["image_size"]),
-                       model_kwargs=head_config.get("model_kwargs"))
-    if name == "caption":
-        tok = CaptionTokenizer.load(Path(run_dir) / head_config.get("tokenizer", "tokenizer.json"))
-        return CaptionTask(tok, max_len=int(head_config["max_len"]), decoding=head_config["decoding"],
-                           beam_size=int(head_config["beam_size"]), model_kwargs=head_config.get("model_kwargs"))
-    raise CheckpointError(f"head_config names task {name!r}; known tasks: ['caption', 'det', 'semseg']")
+    if name not in TASKS:
+        raise CheckpointError(f"head_config names task {name!r}; known tasks: {sorted(TASKS)}")
+    return TASKS[name].from_head_config(head_config, Path(run_dir))
 
 
 def encoder_from_info(info: dict[str, Any], image_size: int | None = None) -> nn.Module:

@@ -10,7 +10,7 @@ Observation formats (both what ``tst.envs`` renderers return and habitat-sim sen
 
 - ``"rgb"``: uint8 ``[H, W, 3]`` or ``[H, W, 4]`` (RGBA, alpha dropped); a batch is a list of
   observations or an ``[B, H, W, 3|4]`` array. A bare uint8 array is taken as the rgb.
-- ``"depth"`` (optional, float metres, ``[H, W]`` or ``[H, W, 1]``): not used by the heads, checked
+- ``"depth"`` (optional, float metres, ``[H, W]`` or ``[H, W, 1]``): not an input of the heads, checked
   so that a mapper downstream can trust it.
 
 Output, one dict per image with only the heads that were loaded:
@@ -18,11 +18,15 @@ Output, one dict per image with only the heads that were loaded:
 - ``"semseg"``: uint16 ``[H, W]`` class ids of the head's vocabulary (``classes("semseg")``);
 - ``"detections"``: ``{"boxes": float32 [N, 4] xyxy pixels, "labels": int64 [N] class ids,
   "names": [N] class names, "scores": float32 [N]}`` for scores >= ``score_threshold``;
-- ``"caption"``: str.
+- ``"caption"``: str;
+- ``"depth"``: float32 ``[H, W]`` metres (predicted).
+
+Each task's entry is its ``plugin_output`` (``tst.transfer.tasks``).
 
 The model's input size is the transfer run's ``image_size`` (what the head was trained at). Images
 of another size are resized to it (bilinear) and the outputs are mapped back to the observation's
-size (labels nearest; the detector's own transform resizes and scales the boxes back).
+size (each task's ``perceive``: labels nearest, depth bilinear; the detector's own transform resizes and
+scales the boxes back).
 Anything else (float rgb, a wrong channel count, depth of another size) raises ValueError stating
 the expected format. Calls run under ``torch.inference_mode``.
 """
@@ -35,13 +39,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from tst.device import resolve_device
 from tst.transfer.head_checkpoint import load_head
+from tst.transfer.tasks import TASKS
 
-TASK_ORDER = ("semseg", "det", "caption")
+TASK_ORDER = tuple(TASKS)  # heads run (and outputs fill) in the registry's order
 FORMAT = ("expected an observation dict {'rgb': uint8 [H, W, 3] or [H, W, 4], 'depth': float metres [H, W] "
           "or [H, W, 1] (optional)}, a uint8 [H, W, 3|4] array, a list of those, or a batch [B, H, W, 3|4]")
 
@@ -170,18 +174,8 @@ class Perception:
         """rgb float [B, 3, H, W] in [0, 1] -> the task's own raw outputs at H x W (what its evaluator takes)."""
         self.task(name)  # fails listing the loaded heads
         task, model, size = self.heads[name]
-        h, w = rgb.shape[-2:]
-        x = rgb.to(self.device)
         with torch.inference_mode():
-            if name == "det":  # torchvision resizes to its image size and maps boxes back to H x W
-                return task.predict(model, {"rgb": x})
-            if (h, w) != (size, size):
-                x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-            outs = task.predict(model, {"rgb": x})
-            if name == "semseg" and (h, w) != (size, size):
-                for o in outs:  # labels resize nearest
-                    o["semseg"] = F.interpolate(o["semseg"][None, None].float(), size=(h, w), mode="nearest")[0, 0].long()
-            return outs
+            return task.perceive(model, rgb.to(self.device), size)
 
     def __call__(self, observation: Any) -> dict[str, Any] | list[dict[str, Any]]:
         rgbs, _, batched = split_observations(observation)
@@ -198,13 +192,4 @@ class Perception:
         return results if batched else results[0]
 
     def _format(self, name: str, o: dict[str, Any]) -> dict[str, Any]:
-        if name == "semseg":
-            return {"semseg": o["semseg"].cpu().numpy().astype(np.uint16)}
-        if name == "caption":
-            return {"caption": o["caption"]}
-        keep = o["scores"] >= self.score_threshold
-        labels = o["labels"][keep].cpu().numpy().astype(np.int64)
-        names = self.task("det").class_names
-        return {"detections": {"boxes": o["boxes"][keep].cpu().numpy().astype(np.float32), "labels": labels,
-                               "names": [names.get(int(c), str(int(c))) for c in labels],
-                               "scores": o["scores"][keep].cpu().numpy().astype(np.float32)}}
+        return self.heads[name][0].plugin_output(o, self.score_threshold)

@@ -1,14 +1,14 @@
 """``tst transfer``: finetune (or probe) a task head on an external labelled split; one loop for every task.
 
-    tst transfer task=semseg|det|caption init=scratch|<encoder export> data=<external split> steps=N out=…
+    tst transfer task=semseg|det|caption|depth init=scratch|<encoder export> data=<external split> steps=N out=…
 
 ``data`` is a tst split directory, a COCO-format folder or an ADE20K-style image/label folder set
 (``tst.transfer.external``).
 
-The task object (``tst.transfer.tasks``) supplies the model, loss, postprocess and evaluator; this
-loop only reads batches, schedules the lr (warmup + cosine, layer-wise decay for full finetuning,
+The task object (``tst.transfer.tasks``, picked by name from its registry) supplies the model, loss,
+postprocess, evaluator and prediction files; this loop only reads batches, schedules the lr (warmup + cosine, layer-wise decay for full finetuning,
 frozen encoder for ``protocol=probe``), steps, checkpoints, and evaluates on the held-out samples.
-The run directory gets ``metrics.json`` (``semseg/mIoU``, ``det/AP``, ``caption/CIDEr``, … plus
+The run directory gets ``metrics.json`` (``semseg/mIoU``, ``det/AP``, ``caption/CIDEr``, ``depth/AbsRel``, … plus
 ``transfer/*`` speeds), ``head.pt`` (weights + head config + encoder description),
 ``class_map.json``, the predictions in standard formats and ``preview.png`` (image | truth | prediction).
 """
@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -41,12 +40,10 @@ from tst.schedule import lr_at
 from tst.transfer.class_map import map_classes
 from tst.transfer.external import open_external, read_vocabulary
 from tst.transfer.lr_decay import freeze, param_groups
-from tst.transfer.tasks.caption import CaptionTask, train_tokenizer
-from tst.transfer.tasks.det import DetTask
-from tst.transfer.tasks.semseg import SemSegTask
+from tst.transfer.evaluation import evaluate_loop
+from tst.transfer.tasks import TASKS, Task, TaskSpec, task_class
 
 log = logging.getLogger(__name__)
-TASKS = ("semseg", "det", "caption")
 PROTOCOLS = ("finetune", "probe")
 
 
@@ -100,17 +97,9 @@ def vocabularies(cfg: DictConfig, src: dict[int, str]) -> tuple[dict[int, str], 
     return dst, lut, unmapped
 
 
-def build_task(cfg: DictConfig, dst: dict[int, str], lut: np.ndarray, train: Dataset, idx: list[int]):
-    t = cfg.task
-    kwargs = OmegaConf.to_container(t.get("model_kwargs") or {}, resolve=True)
-    if t.name == "semseg":
-        # the linear probe has nothing to size: model_kwargs (the UPerNet width) only apply to head=uper
-        return SemSegTask(dst, head=t.head, head_kwargs=kwargs if t.head != "linear" else {}, label_lut=lut)
-    if t.name == "det":
-        return DetTask(dst, int(cfg.image_size), label_lut=lut, min_pixels=int(t.min_pixels), model_kwargs=kwargs)
-    tok = train_tokenizer((train[i]["caption"] for i in idx), min_freq=int(t.min_freq))
-    return CaptionTask(tok, max_len=int(t.max_len), decoding=t.decoding, beam_size=int(t.beam_size),
-                       model_kwargs=kwargs, use_java=t.get("use_java"))
+def build_task(cfg: DictConfig, dst: dict[int, str], lut: np.ndarray, train: Dataset, idx: list[int]) -> Task:
+    spec = TaskSpec(OmegaConf.to_container(cfg.task, resolve=True), int(cfg.image_size), dst, lut, train, idx)
+    return task_class(cfg.task.name).from_config(spec)
 
 
 def split_indices(cfg: DictConfig, n: int) -> tuple[list[int], list[int] | None]:
@@ -125,26 +114,13 @@ def split_indices(cfg: DictConfig, n: int) -> tuple[list[int], list[int] | None]
     return sorted(perm[n_val:]), sorted(perm[:n_val])
 
 
-def write_predictions(task, ev, outputs: list[tuple[list[str], list[dict]]], out_dir: Path) -> Path:
-    """Standard formats: COCO results json (det), caption results json, uint16 label PNGs (semseg)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if task.name == "det":
-        return ev.save_results(out_dir / "det_results.json")
-    if task.name == "caption":
-        return ev.save_results(out_dir / "captions_results.json")
-    for keys, outs in outputs:
-        for k, o in zip(keys, outs):
-            cv2.imwrite(str(out_dir / f"{k}.semseg.png"), o["semseg"].numpy().astype(np.uint16))
-    return out_dir
-
-
-def save_preview(path: Path, batch: dict[str, Any], gts: list[dict], outs: list[dict], n: int = 4) -> Path:
-    """PNG with a row per sample: image | ground truth | prediction."""
+def save_preview(task: Task, path: Path, batch: dict[str, Any], gts: list[dict], outs: list[dict],
+                 n: int = 4) -> Path:
+    """PNG with a row per sample: image | ground truth | prediction (the task draws the last two)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
 
     n = min(n, len(outs))
     fig, axes = plt.subplots(n, 3, figsize=(9, 3 * n), squeeze=False)
@@ -154,49 +130,34 @@ def save_preview(path: Path, batch: dict[str, Any], gts: list[dict], outs: list[
             ax = axes[r][c]
             ax.set_axis_off()
             ax.set_title(title, fontsize=9)
-            if item is None or "boxes" in item:
-                ax.imshow(img)
             if item is None:
-                continue
-            if "semseg" in item:
-                ax.imshow(item["semseg"].cpu().numpy(), cmap="tab20", vmin=0, vmax=19, interpolation="nearest")
-            elif "boxes" in item:
-                keep = item["scores"] >= 0.5 if "scores" in item else slice(None)
-                for x1, y1, x2, y2 in torch.as_tensor(item["boxes"])[keep].tolist():
-                    ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="lime", lw=1.5))
+                ax.imshow(img)
             else:
-                text = item.get("caption") or "\n".join(item.get("captions", [])[:3])
-                ax.text(0.0, 0.5, text, wrap=True, fontsize=8, va="center")
+                task.draw(ax, img, item)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
 
 
-def evaluate(task, model, ds: Dataset, indices: list[int], batch_size: int, device: torch.device,
+def evaluate(task: Task, model, ds: Dataset, indices: list[int], batch_size: int, device: torch.device,
              out_dir: Path, workers: int | str = "auto", progress: bool = True) -> tuple[dict[str, float], float]:
     """Run the task's evaluator over ``indices``; returns (metrics, images/s), writes predictions + preview."""
     model.eval()
-    ev, kept, first, t0 = task.evaluator(), [], None, time.perf_counter()
-    keys: dict[int, str] = {}
-    chunks = [indices[lo:lo + batch_size] for lo in range(0, len(indices), batch_size)]
-    batches = bar(load(ds, chunks, workers, device), total=len(chunks), desc="transfer eval", unit="batch",
-                  enabled=progress)
-    for idx, batch in zip(chunks, batches, strict=True):
-        batch = to_device(batch, device)
-        ids = batch.get("image_id") or idx  # COCO sets keep their image ids; shards use the sample index
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ev, keys, first = task.evaluator(), {}, []
+
+    def on_batch(idx, ids, batch, gts, outs) -> None:
         keys.update(zip(ids, batch["__key__"]))
-        outs = task.predict(model, batch)
-        gts = task.ground_truth(batch, ids)
-        ev.process(gts, outs)
-        first = first or (batch, gts, outs)
-        if task.name == "semseg":
-            kept.append((batch["__key__"], outs))
-    seconds = time.perf_counter() - t0
-    metrics = ev.evaluate()
-    write_predictions(task, ev, kept, out_dir)
+        task.write_batch(out_dir, batch["__key__"], outs)
+        first[:] = first or [batch, gts, outs]
+
+    metrics, _, seconds = evaluate_loop(ds, indices, batch_size, ev, lambda b: task.predict(model, b),
+                                        task.ground_truth, device, workers=workers, progress=progress,
+                                        desc="transfer eval", on_batch=on_batch)
+    task.write_results(ev, out_dir)
     write_json(out_dir / "image_ids.json", {str(i): k for i, k in keys.items()})  # results image_id -> sample key
-    save_preview(out_dir.parent / "preview.png", *first)
+    save_preview(task, out_dir.parent / "preview.png", *first)
     return metrics, len(indices) / seconds if seconds > 0 else 0.0
 
 
@@ -207,7 +168,7 @@ def run(cfg: DictConfig) -> dict:
     device = resolve_device(cfg.device)
     torch.manual_seed(int(cfg.seed))
 
-    modalities = {"semseg": SemSegTask, "det": DetTask, "caption": CaptionTask}[cfg.task.name].modalities
+    modalities = task_class(cfg.task.name).modalities
     data, src = open_external(cfg.data, int(cfg.image_size), modalities)  # shards, COCO or image/label folders
     dst, lut, unmapped = vocabularies(cfg, src)
     write_json(rd.file("class_map.json"), {"source": {str(k): v for k, v in src.items()},

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from tst.atomic import write_text
 from tst.pipeline import TASK_KEYS
+from tst.tasks import metric_columns
 
-METRIC_COLUMNS = ("semseg/mIoU", "det/AP", "det/AP50", "caption/CIDEr")
+METRIC_COLUMNS = metric_columns()  # every task's aggregated keys (tst.tasks), in table order
 _TASK_OF = {k: t for t, keys in TASK_KEYS.items() for k in keys}
 _OK = ("ok", "done")
 

@@ -26,8 +26,9 @@ from typing import Any
 import yaml
 
 from tst.rundir import VOLATILE_KEYS, config_diff
+from tst.tasks import DEFAULT_TASKS, TASKS
 
-TASK_KEYS = {"semseg": ("semseg/mIoU",), "det": ("det/AP", "det/AP50"), "caption": ("caption/CIDEr",)}
+TASK_KEYS = {name: t.required for name, t in TASKS.items()}  # what a finished transfer of each task reports
 _INIT = re.compile(r"^(scratch|tst|oracle|other|other(?P<k>\d+)|space(?P<i>\d+))$")
 ORACLE_POSE_SEED = 7919  # collect seed of the oracle's labelled test-space views (the eval views use the sweep's)
 
@@ -65,7 +66,7 @@ class Grid:
     inits: tuple[str, ...] = ("tst", "scratch", "other")
     objectives: Mapping[str, Objective] = field(default_factory=lambda: {"multimae": Objective()})
     seeds: tuple[int, ...] = (0,)
-    tasks: tuple[str, ...] = ("semseg", "det", "caption")
+    tasks: tuple[str, ...] = DEFAULT_TASKS
     external_seeds: tuple[int, ...] = (1000, 1001, 1002)
     frames_pretrain: int = 128
     frames_eval: int = 48

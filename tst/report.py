@@ -29,6 +29,7 @@ from tst.aggregate import METRIC_COLUMNS, markdown, summarize, sweep_rows, write
 from tst.atomic import write_json, write_text
 from tst.paired import PairedGain, gap_closed, paired_gain
 from tst.plots import bar_plot, crossing_plot, heatmap
+from tst.tasks import higher_is_better
 
 ANALYSES = ("gain", "matrix", "external", "ablation", "table")
 
@@ -68,8 +69,9 @@ def _verdict(gains: dict[str, dict[str, PairedGain]], metrics: list[str]) -> str
         return (f"Specialization on {m}: " + "; ".join(f"tst − {ref} {g.mean:+.2f}" for ref, g in parts)
                 + " from a single (scene, seed) pair — no interval; run more seeds (tst sweep "
                   "experiment=analysis_gain) before reading it as a gain.")
-    won = [ref for ref, g in parts if g.significant and g.mean > 0]
-    lost = [ref for ref, g in parts if g.significant and g.mean < 0]
+    sign = 1.0 if higher_is_better(m) else -1.0  # depth AbsRel / RMSE: a negative tst − baseline is a gain
+    won = [ref for ref, g in parts if g.significant and sign * g.mean > 0]
+    lost = [ref for ref, g in parts if g.significant and sign * g.mean < 0]
     detail = "; ".join(f"tst − {ref} {g.text()}" for ref, g in parts)
     if len(won) == len(parts):
         return f"Specialization paid on {m}: tst beats {' and '.join(won)} with 95% intervals above zero ({detail})."
@@ -104,6 +106,9 @@ def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
                 "pairs, * = excludes zero):\n\n| over | " + " | ".join(metrics) + " |\n|" + \
                 "---|" * (len(metrics) + 1) + "\n" + "".join(
                     f"| {ref} | " + " | ".join(g[m].text() for m in metrics) + " |\n" for ref, g in gains.items())
+        lower = [m for m in metrics if not higher_is_better(m)]
+        if lower:
+            text += f"\nLower is better for {', '.join(lower)}: there a negative tst − baseline is a gain.\n"
         text += f"\n**{_verdict(gains, metrics)}**\n"
     data = {"means": vals, "stds": errs, "chance": chance, "gap_closed": closed,
             "gain": {ref: {m: g[m].mean for m in metrics} for ref, g in gains.items()},

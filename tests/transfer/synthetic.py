@@ -36,7 +36,9 @@ def make_batch(n: int = 4, size: int = 64, seed: int = 0) -> dict:
         captions.append({"captions": [f"a {text} on the {side}", f"there is a {text}"]})
         rgb[i] = torch.tensor([COLOURS[int(c)] for c in semseg[i].flatten()]).T.reshape(3, size, size)
     rgb = (rgb + 0.03 * torch.randn(rgb.shape, generator=g)).clamp(0, 1)
-    return {"rgb": rgb, "semseg": semseg, "instance": instance, "caption": captions,
+    depth = torch.tensor([0.0, 3.0, 1.5, 2.0])[semseg][:, None].clone()  # [n, 1, H, W] metres by class
+    depth[:, :, :4, :4] = 0.0  # a corner with no hit (ignored by the depth loss and metrics)
+    return {"rgb": rgb, "semseg": semseg, "instance": instance, "caption": captions, "depth": depth,
             "__key__": [f"{i:06d}" for i in range(n)]}
 
 
@@ -77,6 +79,7 @@ def write_split(split_dir, n: int = 8, seed: int = 0, classes: dict | None = Non
             sample = {"rgb": (b["rgb"][i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8),
                       "semseg": b["semseg"][i].numpy().astype(np.uint16),
                       "instance": b["instance"][i].numpy().astype(np.uint16),
+                      "depth": b["depth"][i, 0].numpy(),
                       "caption": b["caption"][i]}
             w.write(f"{i:06d}", encode_sample(sample))
     classes = classes or {0: "unlabelled", **VOCAB}

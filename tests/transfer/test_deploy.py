@@ -167,14 +167,14 @@ def test_head_vocabulary_is_mapped_by_name_and_unmapped_predictions_are_dropped(
     enc = lambda: create_encoder("tst_vit_test", modalities=["rgb"], img_size=64)  # noqa: E731
     p = Perception({"semseg": (sem, sem.build_model(enc()), 64), "det": (det, det.build_model(enc()), 64)}, "cpu")
     eval_vocab = {0: "unlabelled", 1: "floor", 2: "ceiling", 3: "wall", 4: "table"}
-    ev = HeadEval("semseg", p, eval_vocab, None, None, None)
+    ev = HeadEval("semseg", p, eval_vocab, None)
     assert ev.unmapped == ["sofa"] and ev.uncovered == ["floor", "ceiling", "wall"]
     assert ev.lut.tolist() == [0, 4, 0]
     assert ev.to_eval_ids([{"semseg": torch.tensor([[1, 2, 0]])}])[0]["semseg"].tolist() == [[4, 0, 0]]
     assert ev.gt_task.class_names == {4: "table"}  # only classes the head can predict are scored
-    ev = HeadEval("det", p, eval_vocab, {"sofa": "wall"}, 4, None)
+    ev = HeadEval("det", p, eval_vocab, {"sofa": "wall"}, {"min_pixels": 4})
     assert ev.unmapped == [] and ev.lut.tolist() == [0, 4, 3]
-    ev = HeadEval("det", p, eval_vocab, None, 4, None)
+    ev = HeadEval("det", p, eval_vocab, None, {"min_pixels": 4})
     out = ev.to_eval_ids([{"boxes": torch.tensor([[0.0, 0, 5, 5], [1, 1, 9, 9]]), "scores": torch.tensor([0.9, 0.8]),
                            "labels": torch.tensor([1, 2])}])[0]
     assert out["labels"].tolist() == [4] and out["boxes"].tolist() == [[0.0, 0, 5, 5]] and out["scores"].tolist() == [

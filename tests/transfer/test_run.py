@@ -16,6 +16,7 @@ TASK_OVERRIDES = {
             "task.model_kwargs.box_batch_size_per_image=32"],
     "caption": ["steps=6", "task.decoding=greedy", "task.model_kwargs.d_model=32", "task.model_kwargs.layers=1",
                 "task.model_kwargs.heads=2", "task.max_len=16", "task.use_java=false"],  # Java: tests/tst
+    "depth": ["task.head=linear", "steps=6", "lr=3e-3"],
 }
 
 
@@ -31,12 +32,12 @@ def split(tmp_path_factory):
     return write_split(tmp_path_factory.mktemp("external") / "split", n=8)
 
 
-@pytest.mark.parametrize("task", ["semseg", "det", "caption"])
+@pytest.mark.parametrize("task", ["semseg", "det", "caption", "depth"])
 def test_one_loop_runs_every_task_and_writes_standard_outputs(task, split, tmp_path):
     out = tmp_path / "run"
     res = run(_cfg(task, split, out))
     metrics = json.loads((out / "metrics.json").read_text())
-    key = {"semseg": "semseg/mIoU", "det": "det/AP", "caption": "caption/CIDEr"}[task]
+    key = {"semseg": "semseg/mIoU", "det": "det/AP", "caption": "caption/CIDEr", "depth": "depth/AbsRel"}[task]
     assert key in metrics and metrics["transfer/steps"] == res["transfer/steps"]
     assert metrics["transfer/train_samples_per_s"] > 0 and metrics["transfer/eval_images_per_s"] > 0
     assert (out / "head.pt").is_file() and (out / "class_map.json").is_file() and (out / "config.yaml").is_file()
@@ -49,6 +50,9 @@ def test_one_loop_runs_every_task_and_writes_standard_outputs(task, split, tmp_p
     elif task == "caption":
         assert len(json.loads((pred / "captions_results.json").read_text())) == 2  # 25% of 8 held out
         assert (out / "tokenizer.json").is_file()
+    elif task == "depth":
+        assert len(list(pred.glob("*.depth.png"))) == 2 and 0 <= metrics["depth/delta1"] <= 100
+        assert metrics["depth/RMSE"] > 0 and metrics["depth/AbsRel"] > 0
     else:
         assert len(list(pred.glob("*.semseg.png"))) == 2
 

@@ -58,7 +58,7 @@ def test_oracle_trains_on_labelled_views_of_the_test_space_from_the_tst_encoder(
     ({"inits": ("tsst",)}, "'tsst' is not an init"),
     ({"inits": ("other5",)}, "needs 5 external spaces"),
     ({"scenes": (1000,)}, "also in external_seeds"),
-    ({"tasks": ("depth",)}, r"tasks: \['depth'\] unknown"),
+    ({"tasks": ("pose",)}, r"tasks: \['pose'\] unknown"),  # depth is a task now (tst.tasks)
 ])
 def test_bad_grid_fails_early(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -129,3 +129,19 @@ def test_ddp_pretraining_jobs_run_through_torchrun():
     assert out.stdout.count("Powered by Hydra") == 2  # the pretrain stage's help, once per process
     with pytest.raises(ValueError, match="ddp=0"):
         stage_command("pretrain", [], ddp=0)
+
+
+@pytest.mark.slow
+def test_a_depth_task_runs_in_a_sweep_scored_by_deploy(tmp_path):
+    """grid.tasks=[semseg,depth] at toy size: depth heads train, deploy scores them, the tables carry depth/*."""
+    tiny = [o for o in TINY if not o.startswith(("grid.tasks", "grid.inits"))]
+    cfg = compose_config("sweep", [*tiny, "grid.tasks=[semseg,depth]", "grid.inits=[scratch]", "grid.deploy=true",
+                                   "grid.transfer_task.depth=['task.head=linear']", f"out={tmp_path}"])
+    res = run(cfg)
+    assert (res["sweep/ok"], res["sweep/failed"], res["sweep/blocked"]) == (5, 0, 0)  # 2 collects, 2 heads, deploy
+    scored = json.loads((tmp_path / "deploy/synth0/scratch/none/seed0/metrics.json").read_text())
+    assert scored["depth/AbsRel"] >= 0 and scored["depth/RMSE"] >= 0 and 0 <= scored["depth/delta1"] <= 100
+    md = (tmp_path / "results.md").read_text()
+    header = md.splitlines()[0]
+    assert "semseg/mIoU" in header and "depth/AbsRel" in header and "depth/delta1" in header
+    assert f"{scored['depth/AbsRel']:.2f} (n=1)" in md

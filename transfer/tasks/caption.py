@@ -1,9 +1,11 @@
 """Captioning task: tokenizer + transformer decoder on ViT tokens, scored with pycocoevalcap.
 
-Same interface as :class:`tst.transfer.tasks.semseg.SemSegTask`. A sample's ``caption`` member is
+The protocol is ``tst.transfer.tasks.base.Task``. A sample's ``caption`` member is
 ``{"captions": [...]}`` (what collect writes), a list of strings or one string. Training picks one
 non-empty reference per sample at random each step (teacher forcing); samples without any caption
-are left out of the loss. Prediction decodes greedily or with beam search.
+are left out of the loss. Prediction decodes greedily or with beam search. The tokenizer travels with
+the head as ``tokenizer.json``; results go to ``captions_results.json``; the plugin returns
+``out["caption"]`` (str).
 """
 
 from __future__ import annotations
@@ -15,8 +17,13 @@ from typing import Any
 import torch
 from torch import nn
 
+import numpy as np
+
 from tst.metrics.captioning import CaptionEvaluator
+from tst.tasks import TASKS
+from tst.transfer import overlay as ov
 from tst.transfer.caption_model import CaptionModel
+from tst.transfer.tasks.base import Task, TaskSpec
 from tst.transfer.tokenizer import CaptionTokenizer
 
 DECODING = ("greedy", "beam")
@@ -41,9 +48,9 @@ def train_tokenizer(captions: Iterable[Any], min_freq: int = 1) -> CaptionTokeni
     return CaptionTokenizer.train((t for v in captions for t in caption_texts(v)), min_freq=min_freq)
 
 
-class CaptionTask:
-    name = "caption"
-    modalities = ("rgb", "caption")
+class CaptionTask(Task):
+    info = TASKS["caption"]
+    collect_hint = "collect it with extras=[caption]"
 
     def __init__(self, tokenizer: CaptionTokenizer, max_len: int = 32, decoding: str = "greedy",
                  beam_size: int = 3, model_kwargs: Mapping | None = None, use_java: bool | None = None):
@@ -51,6 +58,19 @@ class CaptionTask:
             raise KeyError(f"unknown decoding {decoding!r}; known: {list(DECODING)}")
         self.tokenizer, self.max_len, self.decoding, self.beam_size = tokenizer, max_len, decoding, beam_size
         self.model_kwargs, self.use_java = dict(model_kwargs or {}), use_java
+
+    @classmethod
+    def from_config(cls, spec: TaskSpec) -> CaptionTask:
+        t = spec.config
+        tok = train_tokenizer((spec.train[i]["caption"] for i in spec.train_indices), min_freq=int(t["min_freq"]))
+        return cls(tok, max_len=int(t["max_len"]), decoding=t["decoding"], beam_size=int(t["beam_size"]),
+                   model_kwargs=t.get("model_kwargs"), use_java=t.get("use_java"))
+
+    @classmethod
+    def from_head_config(cls, head_config: Mapping[str, Any], run_dir: Path) -> CaptionTask:
+        tok = CaptionTokenizer.load(Path(run_dir) / head_config.get("tokenizer", "tokenizer.json"))
+        return cls(tok, max_len=int(head_config["max_len"]), decoding=head_config["decoding"],
+                   beam_size=int(head_config["beam_size"]), model_kwargs=head_config.get("model_kwargs"))
 
     def build_model(self, encoder: nn.Module) -> CaptionModel:
         t = self.tokenizer
@@ -91,3 +111,23 @@ class CaptionTask:
 
     def save_artifacts(self, out_dir: str | Path) -> list[Path]:
         return [self.tokenizer.save(Path(out_dir) / "tokenizer.json")]
+
+    def write_results(self, evaluator: CaptionEvaluator, out_dir: Path) -> Path:
+        return evaluator.save_results(out_dir / "captions_results.json")
+
+    def draw(self, ax: Any, image: np.ndarray, item: Mapping[str, Any]) -> None:
+        text = item.get("caption") or "\n".join(item.get("captions", [])[:3])
+        ax.text(0.0, 0.5, text, wrap=True, fontsize=8, va="center")
+
+    def scoring_task(self, covered, keep, image_size, options, trained) -> CaptionTask:
+        # the head's own task; only the scorer's Java choice is deploy's (caption_use_java)
+        return CaptionTask(self.tokenizer, self.max_len, self.decoding, self.beam_size, self.model_kwargs,
+                           use_java=options.get("use_java"))
+
+    def overlay_row(self, big: np.ndarray, f: int, gt: Mapping, out: Mapping, threshold: float) -> np.ndarray:
+        h, w = big.shape[:2]
+        return ov.hstack([big, ov.text_panel(h, w, " / ".join(gt["captions"][:3])), ov.text_panel(h, w, out["caption"])],
+                         ["rgb", "caption references", "caption prediction"])
+
+    def plugin_output(self, o: Mapping[str, Any], score_threshold: float) -> dict[str, Any]:
+        return {"caption": o["caption"]}

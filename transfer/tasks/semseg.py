@@ -1,9 +1,7 @@
 """Semantic segmentation task: what the shared finetuning loop needs to train and evaluate a seg head.
 
-Every task object offers the same methods, so one loop drives all of them:
-``build_model(encoder)``, ``loss(model, batch) -> {"loss", …}``, ``predict(model, batch) -> outputs``,
-``ground_truth(batch, image_ids) -> inputs`` (for the evaluator), ``evaluator()``, ``head_config()``
-and ``save_artifacts(dir)``. Batches are ``tst.dataset.collate`` dicts (``rgb`` [B, 3, H, W] in [0, 1]).
+The protocol every task follows is ``tst.transfer.tasks.base.Task``. Predictions are uint16 label PNGs
+(``<key>.semseg.png``); the plugin returns ``out["semseg"]`` uint16 [H, W] class ids.
 
 Labels: ``class_names`` is the vocabulary the head predicts (id -> name, 0 = unlabelled). When the
 training set uses another vocabulary, ``label_lut`` (from ``tst.transfer.class_map.map_classes``)
@@ -12,23 +10,26 @@ maps its ids first; unmapped classes become unlabelled and are ignored by the lo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from tst.metrics.semseg import SemSegEvaluator
+from tst.tasks import TASKS
+from tst.transfer import overlay as ov
 from tst.transfer.class_map import apply_lut
 from tst.transfer.seg_head import SegModel, build_seg_head
+from tst.transfer.tasks.base import Task, TaskSpec
 
 
-class SemSegTask:
-    name = "semseg"
-    modalities = ("rgb", "semseg")
+class SemSegTask(Task):
+    info = TASKS["semseg"]
 
     def __init__(self, class_names: Mapping[int, str], head: str = "uper", head_kwargs: Mapping | None = None,
                  label_lut: np.ndarray | None = None, ignore_id: int = 0):
@@ -41,6 +42,17 @@ class SemSegTask:
         to_index = torch.full((int(self.ids.max()) + 1,), -1, dtype=torch.long)
         to_index[self.ids] = torch.arange(len(self.ids))
         self._to_index = to_index  # class id -> channel, -1 = ignored
+
+    @classmethod
+    def from_config(cls, spec: TaskSpec) -> SemSegTask:
+        t = spec.config
+        # the linear probe has nothing to size: model_kwargs (the UPerNet width) only apply to head=uper
+        kwargs = dict(t.get("model_kwargs") or {}) if t["head"] != "linear" else {}
+        return cls(spec.classes, head=t["head"], head_kwargs=kwargs, label_lut=spec.label_lut)
+
+    @classmethod
+    def from_head_config(cls, head_config: Mapping[str, Any], run_dir: Path) -> SemSegTask:
+        return cls(head_config["class_names"], head=head_config["head"], head_kwargs=head_config.get("head_kwargs"))
 
     def build_model(self, encoder: nn.Module) -> SegModel:
         return SegModel(encoder, build_seg_head(self.head, encoder, len(self.ids), **self.head_kwargs))
@@ -80,5 +92,28 @@ class SemSegTask:
         return {"task": self.name, "head": self.head, "head_kwargs": self.head_kwargs,
                 "class_names": self.class_names}
 
-    def save_artifacts(self, out_dir: str | Path) -> list[Path]:
-        return []
+    def write_batch(self, out_dir: Path, keys: Sequence[str], outputs: Sequence[dict]) -> None:
+        for k, o in zip(keys, outputs):
+            cv2.imwrite(str(out_dir / f"{k}.semseg.png"), o["semseg"].numpy().astype(np.uint16))
+
+    def draw(self, ax: Any, image: np.ndarray, item: Mapping[str, Any]) -> None:
+        ax.imshow(item["semseg"].cpu().numpy(), cmap="tab20", vmin=0, vmax=19, interpolation="nearest")
+
+    def scoring_task(self, covered, keep, image_size, options, trained) -> SemSegTask:
+        return SemSegTask(covered, label_lut=keep)
+
+    def to_eval_ids(self, outputs: list[dict], lut: np.ndarray | None) -> list[dict]:
+        return [{"semseg": apply_lut(o["semseg"], lut)} for o in outputs]
+
+    def overlay_row(self, big: np.ndarray, f: int, gt: Mapping, out: Mapping, threshold: float) -> np.ndarray:
+        return ov.hstack([big, ov.colorize(ov.enlarge(gt["semseg"].numpy(), f)),
+                          ov.colorize(ov.enlarge(out["semseg"].numpy(), f))],
+                         ["rgb", "semseg truth", "semseg prediction"])
+
+    def resize_outputs(self, outputs: list[dict], hw: tuple[int, int]) -> list[dict]:
+        for o in outputs:  # labels resize nearest
+            o["semseg"] = F.interpolate(o["semseg"][None, None].float(), size=hw, mode="nearest")[0, 0].long()
+        return outputs
+
+    def plugin_output(self, o: Mapping[str, Any], score_threshold: float) -> dict[str, Any]:
+        return {"semseg": o["semseg"].cpu().numpy().astype(np.uint16)}
