@@ -38,9 +38,9 @@ from tst.rundir import open_run_dir
 from tst.runlog import make_logger
 from tst.schedule import lr_at
 from tst.transfer.class_map import map_classes
+from tst.transfer.evaluation import evaluate_loop
 from tst.transfer.external import open_external, read_vocabulary
 from tst.transfer.lr_decay import freeze, param_groups
-from tst.transfer.evaluation import evaluate_loop
 from tst.transfer.tasks import TASKS, Task, TaskSpec, task_class
 
 log = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ Batches are ``tst.dataset.collate`` dicts (``rgb`` [B, 3, H, W] in [0, 1]).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +49,9 @@ class TaskSpec:
     train_indices: Sequence[int] = ()
 
 
-class Task:
-    """Defaults shared by the tasks; a subclass sets ``info`` and fills in the rest."""
+class Task(ABC):
+    """The protocol with its shared defaults; a subclass sets ``info`` and implements every abstract method
+    (a task missing one cannot be instantiated)."""
 
     info: TaskInfo
     collect_hint = "collect it with split=eval"  # how to get the members deploy scores against
@@ -64,15 +66,51 @@ class Task:
 
     # ---- config round trip
     @classmethod
+    @abstractmethod
     def from_config(cls, spec: TaskSpec) -> Task:
-        raise NotImplementedError
+        """The task ``tst transfer`` trains, from its ``task:`` config block."""
 
     @classmethod
+    @abstractmethod
     def from_head_config(cls, head_config: Mapping[str, Any], run_dir: Path) -> Task:
-        raise NotImplementedError
+        """The task back from ``head_config()`` (+ what ``save_artifacts`` wrote into ``run_dir``)."""
 
+    @abstractmethod
     def head_config(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Plain data stored in ``head.pt``: ``{"task": name, …}``, enough to rebuild the model."""
+
+    # ---- training and evaluation
+    @abstractmethod
+    def build_model(self, encoder: nn.Module) -> nn.Module:
+        """The task model on ``encoder`` (encoder + head)."""
+
+    @abstractmethod
+    def loss(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """``{"loss": scalar, …}`` of one training batch."""
+
+    @abstractmethod
+    def predict(self, model: nn.Module, batch: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """One output dict per sample (what the evaluator's ``process`` takes as outputs)."""
+
+    @abstractmethod
+    def ground_truth(self, batch: Mapping[str, Any], image_ids: list[int]) -> list[dict[str, Any]]:
+        """One ground-truth dict per sample (the evaluator's inputs)."""
+
+    @abstractmethod
+    def evaluator(self) -> Any:
+        """A fresh evaluator (``reset / process / evaluate -> {"<task>/<metric>": number}``)."""
+
+    @abstractmethod
+    def draw(self, ax: Any, image: np.ndarray, item: Mapping[str, Any]) -> None:
+        """Fill one matplotlib panel of the transfer preview with a ground truth or an output."""
+
+    @abstractmethod
+    def overlay_row(self, big: np.ndarray, f: int, gt: Mapping, out: Mapping, threshold: float) -> np.ndarray:
+        """Deploy's overlay row: rgb enlarged ``f`` times (``big``) | truth | prediction."""
+
+    @abstractmethod
+    def plugin_output(self, o: Mapping[str, Any], score_threshold: float) -> dict[str, Any]:
+        """One output as the agent gets it: ``{key: numpy array or str}``."""
 
     def save_artifacts(self, out_dir: str | Path) -> list[Path]:
         return []
@@ -80,6 +118,7 @@ class Task:
     # ---- predictions of `tst transfer`
     def write_batch(self, out_dir: Path, keys: Sequence[str], outputs: Sequence[dict]) -> None:
         """Write this batch's predictions (dense tasks: one file per sample); default: nothing."""
+        return None
 
     def write_results(self, evaluator: Any, out_dir: Path) -> Path | None:
         """Write the whole split's results file (COCO-style tasks); default: nothing."""

@@ -14,10 +14,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
-
-import numpy as np
 
 from tst.metrics.captioning import CaptionEvaluator
 from tst.tasks import TASKS

@@ -22,6 +22,7 @@ def test_both_registries_name_the_same_tasks_with_a_config_each():
     assert list(TASKS) == list(table.TASKS)
     for name, cls in TASKS.items():
         assert issubclass(cls, Task) and cls.info is table.TASKS[name] and cls.name == name
+        assert not cls.__abstractmethods__, f"{name} leaves {sorted(cls.__abstractmethods__)} of the protocol open"
         assert cls.modalities == table.TASKS[name].modalities
         assert (Path(config_dir()) / "task" / f"{name}.yaml").is_file()
         for key in table.TASKS[name].required:
