@@ -84,9 +84,9 @@ def pretrain_speed(split: Path, device: torch.device, s: dict, compile: bool) ->
     from tst.loader import PositionPlan, load, resolve_workers, to_device
     from tst.models.vit import create_encoder
     from tst.precision import autocast_for
-    from tst.pretrain.loop import make_optimizer
     from tst.pretrain.masking import DirichletMasker
     from tst.pretrain.objective import MultiMAE
+    from tst.pretrain.optim import make_optimizer
 
     size, batch = s["size"], s["batch"]
     torch.manual_seed(0)

@@ -29,10 +29,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from tst.models.adapters import sincos_pos_embed_2d
 from tst.models.vit import create_encoder
-from tst.pretrain.loop import make_optimizer, memory_mb
 from tst.pretrain.losses import patch_targets, prepare
 from tst.pretrain.masking import DirichletMasker
+from tst.pretrain.monitor import memory_mb
 from tst.pretrain.objective import MultiMAE
+from tst.pretrain.optim import make_optimizer
 
 SIZE, PATCH, DIM, DEPTH, HEADS, VISIBLE = 224, 16, 192, 12, 3, 98
 DEC_DIM, DEC_DEPTH, DEC_HEADS = 256, 2, 8

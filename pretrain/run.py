@@ -29,9 +29,10 @@ from tst.modalities import get_modality
 from tst.models.adapters import grid_size
 from tst.models.vit import create_encoder
 from tst.precision import autocast_for
-from tst.pretrain.loop import make_optimizer, memory_mb, save_preview
 from tst.pretrain.masking import DirichletMasker
+from tst.pretrain.monitor import memory_mb, save_preview
 from tst.pretrain.objective import MultiMAE, check_objective
+from tst.pretrain.optim import make_optimizer
 from tst.progress import bar, say
 from tst.rng import restore_rng, rng_state
 from tst.rundir import RunDirError, open_run_dir
@@ -205,7 +206,7 @@ def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
         bad_inputs = [m for m, f in zip(modalities, dist.all_reduce_mean(bad_in, info).tolist()) if f > 0]
         if bad_inputs:
             stop(f"non-finite values at step {step + 1} in the {', '.join(bad_inputs)} input (NaN/inf in the "
-                 f"batch read from {cfg.data})", f"check that modality's data, or leave it out of modalities=")
+                 f"batch read from {cfg.data})", "check that modality's data, or leave it out of modalities=")
         bad = [m for m in modalities if not math.isfinite(losses[m])]
         if bad or not math.isfinite(losses["loss"]):
             stop(f"non-finite loss at step {step + 1} in modality {', '.join(bad) or 'loss'} "

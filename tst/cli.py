@@ -27,7 +27,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "sweep": ("sweep", "tst.sweep:run"),
     "report": ("report", "tst.report:run"),
     "preview": ("preview", "tst.collect.preview:run"),
-    "augment": ("augment", "tst.collect.augment:run"),  # also spelled `tst collect augment …`
+    "augment": ("augment", "tst.collect.pseudo_labels:run"),  # also spelled `tst collect augment …`
     "export": ("export", "tst.envs.export:run"),
 }
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tst.envs.synth import fixtures as fx
 from tst.envs.synth import furniture as fu
+from tst.envs.synth import kitchen_bath as fx
 from tst.envs.synth.layout import RoomPlan
 from tst.envs.synth.objects import Obj
 from tst.envs.synth.placement import Placed, RoomPlacer

@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.transfer.test_deploy import deploy_space
-from tst.collect.augment import run
+from tst.collect.pseudo_labels import run
 from tst.shards import iter_split
 from tst.transfer.perception import Perception
 

@@ -1,11 +1,11 @@
-"""Loop pieces: weight-decay groups and the deterministic data order (``tst.loader``)."""
+"""The optimizer's weight-decay groups (pretrain/optim.py) and the deterministic data order (``tst.loader``)."""
 
 import torch
 
 from tst.loader import sample_index
 from tst.models.vit import create_encoder
-from tst.pretrain.loop import param_groups
 from tst.pretrain.objective import MultiMAE
+from tst.pretrain.optim import param_groups
 
 
 def test_weight_decay_skips_biases_norms_tokens_and_embeddings():

@@ -1,8 +1,5 @@
-"""The pieces the pretraining loop is made of, each a small function so ``run.py`` reads top to
-bottom: the optimizer's weight-decay groups, the memory figure logged per step, the preview PNG.
-What transfer shares with it lives in ``tst/``: the lr schedule (``tst.schedule``), RNG capture
-(``tst.rng``) and the deterministic data order (``tst.loader``).
-"""
+"""What a pretraining run shows about itself: the memory figure logged per step and the preview PNG
+(masked input / prediction / target per modality)."""
 
 from __future__ import annotations
 
@@ -10,27 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """AdamW groups: matrices decay; biases, norms, tokens and embeddings (1-D or named by the
-    modules' ``no_weight_decay``) do not, as in MAE/MultiMAE."""
-    skip: set[str] = set()
-    for prefix, mod in model.named_modules():
-        if hasattr(mod, "no_weight_decay"):
-            skip |= {f"{prefix}.{n}" if prefix else n for n in mod.no_weight_decay()}
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if p.ndim < 2 or name in skip else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def make_optimizer(model: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float]) -> torch.optim.AdamW:
-    """AdamW; the fused kernel on CUDA and CPU (one pass over all parameters instead of a Python loop)."""
-    return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=betas, fused=True)
 
 
 def memory_mb(device: torch.device) -> float:

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from tests.collect.test_coco import make_labelled_split, make_view
-from tst.collect.augment import raw_samples, run
 from tst.collect.labellers import TimmFeatureLabeller, TorchScriptLabeller
+from tst.collect.pseudo_labels import raw_samples, run
 from tst.shards import iter_split, list_shards
 
 TIMM = {"_target_": "tst.collect.labellers.TimmFeatureLabeller", "model_name": "test_vit", "checkpoint": None,

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from tests.collect.test_augment import TIMM, cfg
 from tests.collect.test_coco import make_labelled_split
-from tst.collect.augment import run
+from tests.collect.test_pseudo_labels import TIMM, cfg
 from tst.collect.manifest import shard_hashes
+from tst.collect.pseudo_labels import run
 from tst.shards import ShardError
 
 
