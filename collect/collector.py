@@ -32,6 +32,7 @@ import numpy as np
 from tst.collect.members import extra_members
 from tst.envs.camera import Intrinsics
 from tst.envs.scene import Scene
+from tst.modalities import get_modality
 from tst.shards import SHARD_PATTERN, ShardWriter, encode_sample
 
 RendererFactory = Callable[..., Any]  # called as make_renderer(scene=scene, threads=n) -> Renderer
@@ -76,9 +77,8 @@ class CollectJob:
 
     def member_suffixes(self) -> list[str]:
         """Member suffixes of every sample, in the order they are written."""
-        out = [("rgb." + self.rgb_format) if m == "rgb" else f"{m}.png" for m in self.modalities]
-        out += [f"{e}.json" if e == "caption" else f"{e}.png" for e in self.extras]
-        return out + ["meta.json"]
+        names = [*self.modalities, *self.extras, "meta"]  # each entry of the modality table owns its suffix
+        return [get_modality(m).suffix(self.rgb_format) for m in names]
 
 
 # ---------------------------------------------------------------------------------------- resume

@@ -11,6 +11,7 @@ import numpy as np
 
 from tst.collect.captions import captions_for_view
 from tst.envs.scene import Scene
+from tst.modalities import derived_modalities
 
 CANNY_LOW, CANNY_HIGH = 100, 200  # OpenCV's usual thresholds on uint8 grey
 
@@ -21,8 +22,34 @@ def canny_edges(rgb: np.ndarray, low: int = CANNY_LOW, high: int = CANNY_HIGH) -
     return cv2.Canny(grey, low, high)
 
 
-KNOWN_EXTRAS = ("edges", "caption")
 N_CAPTIONS = 5  # references per view: CIDEr/BLEU need several
+
+
+def _edges(frame: dict, scene: Scene | None, rng: np.random.Generator | None) -> np.ndarray:
+    return canny_edges(frame["rgb"])
+
+
+def _caption(frame: dict, scene: Scene | None, rng: np.random.Generator | None) -> dict:
+    if scene is None:
+        raise ValueError("extra member 'caption' needs the scene: call extra_members(frame, extras, scene=…)")
+    missing = [k for k in ("rgb", "instance") if k not in frame]
+    if missing:
+        raise ValueError(f"extra member 'caption' needs {missing} in the frame: render the labels "
+                         f"(a labelled split, split=eval or split=external)")
+    return {"captions": captions_for_view(frame, scene, N_CAPTIONS, rng)}
+
+
+# How each derived modality of the table (``sensor=False``) is made from a frame; the table says
+# how it is stored and whether it needs a labelled split (``needs_labels``).
+DERIVE = {"edges": _edges, "caption": _caption}
+if set(DERIVE) != set(derived_modalities()):
+    raise ImportError(f"collect.members derives {sorted(DERIVE)} but tst.modalities lists the derived (sensor=False) "
+                      f"modalities {sorted(derived_modalities())}: keep the two in step")
+
+
+def known_extras() -> list[str]:
+    """The derived members collect can add (``extras=[…]``)."""
+    return list(DERIVE)
 
 
 def extra_members(frame: dict, extras: list[str], scene: Scene | None = None,
@@ -35,16 +62,7 @@ def extra_members(frame: dict, extras: list[str], scene: Scene | None = None,
     """
     out: dict = {}
     for name in extras:
-        if name == "edges":
-            out["edges"] = canny_edges(frame["rgb"])
-        elif name == "caption":
-            if scene is None:
-                raise ValueError("extra member 'caption' needs the scene: call extra_members(frame, extras, scene=…)")
-            missing = [k for k in ("rgb", "instance") if k not in frame]
-            if missing:
-                raise ValueError(f"extra member 'caption' needs {missing} in the frame: render the labels "
-                                 f"(a labelled split, split=eval or split=external)")
-            out["caption"] = {"captions": captions_for_view(frame, scene, N_CAPTIONS, rng)}
-        else:
-            raise KeyError(f"unknown derived member {name!r}; known: {list(KNOWN_EXTRAS)}")
+        if name not in DERIVE:
+            raise KeyError(f"unknown derived member {name!r}; known: {known_extras()}")
+        out[name] = DERIVE[name](frame, scene, rng)
     return out

@@ -26,18 +26,18 @@ from tst.collect.collector import CollectError, CollectJob, collect, pending_sha
 from tst.collect.finalize import finish_split
 from tst.collect.leakage import enforce_separation, split_poses
 from tst.collect.manifest import build_manifest, merge_vocabularies
+from tst.collect.members import known_extras
 from tst.collect.spread import spread_problem, spread_report
 from tst.envs.camera import Intrinsics
 from tst.envs.freespace import FreeSpace
 from tst.envs.policies.base import PolicyError
 from tst.envs.scene import Scene
-from tst.modalities import LABEL_MODALITIES, SENSOR_MODALITIES
+from tst.modalities import LABEL_MODALITIES, SENSOR_MODALITIES, get_modality
 from tst.rundir import open_run_dir
 from tst.runlog import make_logger
 
 SPLITS = {"pretrain": SENSOR_MODALITIES, "eval": SENSOR_MODALITIES + LABEL_MODALITIES,
           "external": SENSOR_MODALITIES + LABEL_MODALITIES}
-EXTRAS = {"edges": False, "caption": True}  # derived member -> needs a labelled split
 log = logging.getLogger(__name__)
 _SPLIT_CODE = {"pretrain": 0, "eval": 1, "external": 2}
 
@@ -55,9 +55,9 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.rgb_format not in ("png", "jpg"):
         bad("rgb_format", cfg.rgb_format, "choose png (lossless) or jpg (quality 95)")
     for e in cfg.extras:
-        if e not in EXTRAS:
-            bad("extras", list(cfg.extras), f"known derived members: {list(EXTRAS)}")
-        if EXTRAS[e] and cfg.split == "pretrain":
+        if e not in known_extras():
+            bad("extras", list(cfg.extras), f"known derived members: {known_extras()}")
+        if get_modality(e).needs_labels and cfg.split == "pretrain":
             bad("extras", list(cfg.extras), f"{e!r} needs labels: use it with split=eval or split=external")
     if cfg.leakage.enforce and (cfg.split != "eval" or not cfg.leakage_ref):
         bad("leakage.enforce", True, "it keeps eval views away from a pretrain split: use it with split=eval "

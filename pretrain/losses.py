@@ -1,7 +1,7 @@
 """What the model sees and what it must reconstruct, per modality, and the masked-token losses.
 
-Which loss a modality gets comes from the modality table (``tst.modalities.MODALITIES[m].loss``);
-this file holds how each modality is normalised for the network:
+Which loss, normalisation and valid-pixel rule a modality gets comes from its entry in the modality
+table (``loss``, ``norm``, ``target_norm``, ``ignore_value``); this file holds what those names do:
 - rgb: ImageNet-normalised input; target = pixels normalised per patch (MAE ``norm_pix_loss``), MSE.
 - depth: robustly standardised per image (mean/std of the valid depths between the 10th and 90th
   percentile, so a few far hits cannot dominate), no-hit pixels (0) are 0 in the input and
@@ -46,26 +46,38 @@ def robust_standardise_depth(depth: torch.Tensor, valid: torch.Tensor, trim: flo
     return out
 
 
+def _robust(x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    return robust_standardise_depth(x, x != 0 if valid is None else valid)
+
+
+# Per-image input normalisations a table entry can name (``Modality.norm``).
+NORMALISATIONS = {"imagenet": lambda x, valid: normalise_rgb(x), "robust": _robust}
+
+
 def prepare(modality: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Batch tensor of one modality -> (encoder input, target image, valid-pixel mask or None)."""
-    if modality == "rgb":
-        return normalise_rgb(x), x, None
-    if modality == "depth":
-        valid = x > 0  # 0 = no hit (shard contract)
-        z = robust_standardise_depth(x, valid)
-        return z, z, valid
-    if get_modality(modality).loss == "ce":  # class ids [B, H, W]
-        return x, x.unsqueeze(1), x.unsqueeze(1) != get_modality(modality).ignore_value
-    if get_modality(modality).kind != "image":
+    """Batch tensor of one modality -> (encoder input, target image, valid-pixel mask or None), as
+    its table entry says: labels (loss "ce") stay class ids with ``ignore_value`` masked; images get
+    ``norm`` on the input and, for ``target_norm="input"``, as the target; pixels equal to
+    ``ignore_value`` (depth 0 = no hit) are left out of the loss."""
+    m = get_modality(modality)
+    if m.loss == "ce":  # class ids [B, H, W]
+        return x, x.unsqueeze(1), x.unsqueeze(1) != m.ignore_value
+    if m.kind != "image":
         raise ValueError(f"modality {modality!r} cannot be a masked-reconstruction target; use image modalities")
-    return x, x, None
+    valid = None if m.ignore_value is None else x != m.ignore_value
+    if m.norm is None:
+        return x, x, valid
+    if m.norm not in NORMALISATIONS:
+        raise ValueError(f"modality {modality!r} has norm {m.norm!r} in tst.modalities; known: {sorted(NORMALISATIONS)}")
+    z = NORMALISATIONS[m.norm](x, valid)
+    return z, (x if m.target_norm == "patch" else z), valid
 
 
 def patch_targets(modality: str, target: torch.Tensor, valid: torch.Tensor | None,
                   patch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Target image [B, C, H, W] -> ([B, N, C*p*p] targets, [B, N, C*p*p] pixel weights or None)."""
     t = patchify(target, patch_size)  # [B, N, C*p*p]
-    if modality == "rgb":  # MAE norm_pix_loss: each patch to zero mean, unit variance
+    if get_modality(modality).target_norm == "patch":  # MAE norm_pix_loss: each patch to zero mean, unit variance
         mean, var = t.mean(-1, keepdim=True), t.var(-1, keepdim=True)
         t = (t - mean) / (var + 1e-6).sqrt()
     w = None if valid is None else patchify(valid.expand_as(target).float(), patch_size)

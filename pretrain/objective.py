@@ -106,7 +106,7 @@ class MultiMAE(nn.Module):
             vis = masks.visible[:, s:e, None]  # [B, N_m, 1]
             pred = self.decoders[m](encoded, masks.visible_idx, masks.visible, spans[m], grid,
                                     self.encoder.num_prefix_tokens)  # [B, N_m, C*p*p]
-            if m == "rgb":
+            if get_modality(m).target_norm == "patch":  # undo the per-patch normalisation for display
                 target = patchify(prepared[m][1], self.patch_size)  # [B, N, 3*p*p] pixels
                 mean, var = target.mean(-1, keepdim=True), target.var(-1, keepdim=True)
                 pred = pred * (var + 1e-6).sqrt() + mean

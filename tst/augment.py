@@ -101,14 +101,14 @@ def crop_resize_arrays(sample: dict[str, Any], box: tuple[int, int, int, int],
 
 
 def hflip_arrays(sample: dict[str, Any]) -> dict[str, Any]:
-    """``hflip`` for stored arrays; a stored uint8 normal flips x as ``255 - v`` (= ``-n`` decoded)."""
+    """``hflip`` for stored arrays; the table's ``mirror`` rule fixes what a mirror changes (a stored
+    uint8 normal flips x as ``255 - v``, = ``-n`` decoded)."""
     out = dict(sample)
     for k in _array_keys(sample):
         x = sample[k]
         y = cv2.flip(x, 1).reshape(x.shape) if x.ndim == 2 or x.shape[2] <= 4 else np.ascontiguousarray(x[:, ::-1])
-        if k == "normal":  # [H, W, 3]
-            y[..., 0] = 255 - y[..., 0] if y.dtype == np.uint8 else -y[..., 0]
-        out[k] = y
+        m = MODALITIES.get(k)
+        out[k] = y if m is None or m.mirror is None else m.mirror(y, -1)  # normal: x -> -x
     if "meta" in sample:
         out["meta"] = _flipped_meta(sample["meta"])
     return out
@@ -146,7 +146,7 @@ def crop_resize(sample: dict[str, Any], box: tuple[int, int, int, int], size: tu
 
 
 def hflip(sample: dict[str, Any]) -> dict[str, Any]:
-    """Mirror every image left-right; camera-frame normals get their x component negated.
+    """Mirror every image left-right; the table's ``mirror`` rule negates camera-frame normals' x.
 
     The principal point moves to ``width - cx``; the pose is left as it was (a mirror is not a
     rigid motion) and ``meta["augment"]["hflip"]`` records that the view is mirrored.
@@ -154,10 +154,8 @@ def hflip(sample: dict[str, Any]) -> dict[str, Any]:
     out = dict(sample)
     for k in _spatial_keys(sample):
         y = torch.flip(sample[k], dims=[-1])
-        if k == "normal":  # [3, H, W]
-            y = y.clone()
-            y[0] = -y[0]
-        out[k] = y
+        m = MODALITIES.get(k)
+        out[k] = y if m is None or m.mirror is None else m.mirror(y.clone(), 0)  # normal [3, H, W]: x -> -x
     if "meta" in sample:
         out["meta"] = _flipped_meta(sample["meta"])
     return out

@@ -32,64 +32,52 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from tst.augment import AlignedAugment
-from tst.modalities import DEPTH_PNG_SCALE, NORMAL_PNG_SCALE
+from tst.modalities import MODALITIES
 from tst.shards import ShardError, check_manifest, decode_member, iter_shard, list_shards
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
-_PLAIN = ("meta", "caption")  # members that stay Python objects, collated as lists
 
 
-_STORED = {"rgb": np.uint8, "depth": np.uint16, "normal": np.uint8}  # what finish_stored turns into floats
+def _chw(v: np.ndarray) -> torch.Tensor:
+    """[H, W] / [H, W, C] numpy -> contiguous [C, H, W] tensor in the same dtype (no copy for [H, W])."""
+    return torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1) if v.ndim == 3 else v[None]))
 
 
 def to_tensors(sample: dict[str, Any], modalities: Sequence[str], stored: bool = False) -> dict[str, Any]:
     """Decoded (or stored: uint16 depth, uint8 normal) numpy members -> the tensor layout above,
-    keeping only ``modalities`` (+ meta, key). ``stored=True`` keeps rgb / depth / normal in their
-    stored integer dtypes ([C, H, W] uint8 / uint16, 2-4x smaller to pass between processes and to
-    copy to a GPU); ``finish_stored`` converts them there."""
+    keeping only ``modalities`` (+ meta, key). The layout is the modality table's: ``kind`` "meta"
+    stays a Python object, "label" becomes int64 [H, W], "image" float [C, H, W] through the entry's
+    ``to_float`` when the array is in its stored dtype. ``stored=True`` keeps the ``ships_stored``
+    modalities (rgb / depth / normal) in their stored integer dtypes ([C, H, W] uint8 / uint16, 2-4x
+    smaller to pass between processes and to copy to a GPU); ``finish_stored`` converts them there."""
     out: dict[str, Any] = {"__key__": sample["__key__"]}
     for name in dict.fromkeys([*modalities, "meta"]):
         if name not in sample:
             continue
-        v = sample[name]
-        if name in _PLAIN or not isinstance(v, np.ndarray):
+        v, m = sample[name], MODALITIES.get(name)
+        if not isinstance(v, np.ndarray) or (m is not None and m.kind == "meta"):
             out[name] = v
-        elif stored and v.dtype == _STORED.get(name):
-            chw = v.transpose(2, 0, 1) if v.ndim == 3 else v[None]
-            out[name] = torch.from_numpy(np.ascontiguousarray(chw))  # [C, H, W] as stored
-        elif name == "rgb":
-            out[name] = torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1))).float().div_(255.0)  # [3, H, W]
-        elif name == "depth" and v.dtype == np.uint16:  # stored millimetres, same float32 ops as decode_depth
-            out[name] = torch.from_numpy(v).float().div_(DEPTH_PNG_SCALE)[None]  # [1, H, W]
-        elif name == "normal" and v.dtype == np.uint8:  # stored (n+1)/2*255, as decode_normal
-            out[name] = (torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1))).float()
-                         .div_(NORMAL_PNG_SCALE).mul_(2.0).sub_(1.0))  # [3, H, W]
-        elif name == "edges":
-            out[name] = torch.from_numpy((v > 0).astype(np.float32))[None]  # [1, H, W] in {0, 1}
-        elif name in ("semseg", "instance"):
+        elif m is not None and m.kind == "label":
             out[name] = torch.from_numpy(v.astype(np.int64))  # [H, W]
-        elif v.ndim == 2:
-            out[name] = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))[None]  # [1, H, W]
-        elif v.ndim == 3:
-            out[name] = torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1), dtype=np.float32))  # [C, H, W]
+        elif m is not None and m.to_float is not None and v.dtype == m.stored and v.ndim in (2, 3):
+            chw = _chw(v)  # [C, H, W] as stored
+            out[name] = chw if stored and m.ships_stored else m.to_float(chw)
+        elif v.ndim in (2, 3):
+            out[name] = _chw(v.astype(np.float32, copy=False))  # [C, H, W] float32 (already decoded)
         else:
             out[name] = torch.from_numpy(np.asarray(v))
     return out
 
 
 def finish_stored(batch: dict[str, Any]) -> dict[str, Any]:
-    """Stored-dtype rgb / depth / normal tensors (``stored=True``) -> the float layout, on whatever
-    device they are on, with the same float32 operations as ``to_tensors``; anything else untouched."""
+    """Stored-dtype tensors of ``ships_stored`` modalities (``stored=True``) -> the float layout, on
+    whatever device they are on, with the entry's ``to_float`` (the ops ``to_tensors`` uses)."""
     out = dict(batch)
     for name, x in batch.items():
-        if not isinstance(x, torch.Tensor) or x.is_floating_point():
-            continue
-        if name == "rgb" and x.dtype == torch.uint8:
-            out[name] = x.float().div_(255.0)
-        elif name == "depth" and x.dtype == torch.uint16:
-            out[name] = x.float().div_(DEPTH_PNG_SCALE)
-        elif name == "normal" and x.dtype == torch.uint8:
-            out[name] = x.float().div_(NORMAL_PNG_SCALE).mul_(2.0).sub_(1.0)
+        m = MODALITIES.get(name)
+        if (m is not None and m.ships_stored and isinstance(x, torch.Tensor)
+                and x.dtype == getattr(torch, m.stored)):
+            out[name] = m.to_float(x)
     return out
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tst.modalities import decode_depth, decode_normal, encode_depth, encode_normal
+from tst.modalities import MODALITIES
 from tst.png import decode_png, encode_png
 
 SHARD_PATTERN = "shard-{:06d}.tar"
@@ -42,20 +42,23 @@ def _jpg(img: np.ndarray, quality: int = 95) -> bytes:
 
 
 def encode_member(modality: str, value: Any, rgb_format: str = "png") -> tuple[str, bytes]:
-    """(member suffix, bytes) for one modality of a sample, e.g. ("depth.png", b"...")."""
-    if modality == "rgb":
-        if rgb_format == "jpg":
-            return "rgb.jpg", _jpg(value)
-        if rgb_format != "png":
-            raise ValueError(f"rgb_format must be 'png' or 'jpg', got {rgb_format!r}")
-        return "rgb.png", encode_png(value)
-    if modality == "depth":
-        return "depth.png", encode_png(encode_depth(value))
-    if modality == "normal":
-        return "normal.png", encode_png(encode_normal(value))
+    """(member suffix, bytes) for one modality of a sample, e.g. ("depth.png", b"...").
+
+    A table modality with an encoder (depth, normal), or an image already in a PNG dtype, is stored
+    as its entry says (``Modality.encode`` then PNG, or JPEG where the entry allows it and
+    ``rgb_format`` asks); dicts and lists become JSON, other arrays ``.npy``."""
+    m = MODALITIES.get(modality)
+    png_ready = isinstance(value, np.ndarray) and value.dtype in (np.uint8, np.uint16) and value.ndim in (2, 3)
+    if m is not None and m.stored is not None and (m.encode is not None or png_ready):
+        suffix = m.suffix(rgb_format)
+        arr = m.encode(value) if m.encode is not None else value
+        return suffix, (_jpg(arr) if suffix.endswith(".jpg") else encode_png(arr))
+    if m is not None and m.ships_stored and m.encode is None:  # e.g. a float rgb: the loader expects m.stored
+        raise ValueError(f"modality {modality!r} is stored as {m.stored} [H, W(, C)]; got "
+                         f"{getattr(value, 'dtype', type(value).__name__)} {getattr(value, 'shape', '')}")
     if isinstance(value, (dict, list)):
         return f"{modality}.json", json.dumps(value, separators=(",", ":")).encode()
-    if isinstance(value, np.ndarray) and value.dtype in (np.uint8, np.uint16) and value.ndim in (2, 3):
+    if png_ready:
         return f"{modality}.png", encode_png(value)
     if isinstance(value, np.ndarray):
         bio = io.BytesIO()
@@ -71,7 +74,8 @@ def encode_sample(sample: dict[str, Any], rgb_format: str = "png") -> dict[str, 
 
 # ---------------------------------------------------------------------------------------- decode
 def decode_member(suffix: str, data: bytes, stored: bool = False) -> Any:
-    """Inverse of encode_member: depth -> float32 metres, normal -> float32 [-1, 1], labels -> uint16.
+    """Inverse of encode_member: the table entry's ``decode`` (depth -> float32 metres, normal ->
+    float32 [-1, 1]); labels stay uint16, rgb uint8.
 
     ``stored=True`` stops at the array as stored (uint16 millimetres, uint8 ``(n+1)/2*255``): what
     the loader crops and resizes before it converts only the pixels it keeps to float.
@@ -90,13 +94,10 @@ def decode_member(suffix: str, data: bytes, stored: bool = False) -> Any:
                 raise ValueError("not a decodable image")
             if img.ndim == 3 and img.shape[2] == 3:
                 img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        if stored:
+        m = MODALITIES.get(modality)
+        if stored or m is None or m.decode is None:
             return img
-        if modality == "depth":
-            return decode_depth(img)
-        if modality == "normal":
-            return decode_normal(img)
-        return img
+        return m.decode(img)
     return data
 
 
