@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -161,113 +162,49 @@ def evaluate(task: Task, model, ds: Dataset, indices: list[int], batch_size: int
     return metrics, len(indices) / seconds if seconds > 0 else 0.0
 
 
+@dataclass
+class _Data:
+    """The training split and the held-out samples, with the vocabulary the head predicts."""
+    train: Dataset
+    train_idx: list[int]
+    val: Dataset
+    val_idx: list[int]
+    dst: dict[int, str]
+    lut: np.ndarray
+    unmapped: list[str]
+
+
 def run(cfg: DictConfig) -> dict:
     check_config(cfg)
     rd = open_run_dir(cfg, may_differ=("steps", "workers"))
     run_path, ckpt_path = rd.path, rd.path / "ckpt.pt"
     device = resolve_device(cfg.device)
     torch.manual_seed(int(cfg.seed))
-
-    modalities = task_class(cfg.task.name).modalities
-    data, src = open_external(cfg.data, int(cfg.image_size), modalities)  # shards, COCO or image/label folders
-    dst, lut, unmapped = vocabularies(cfg, src)
-    write_json(rd.file("class_map.json"), {"source": {str(k): v for k, v in src.items()},
-                                           "target": {str(k): v for k, v in dst.items()},
-                                           "lut": lut.tolist(), "unmapped": unmapped})
-    train_idx, val_idx = split_indices(cfg, len(data))
-    val_ds = open_external(cfg.val, int(cfg.image_size), modalities)[0] if cfg.val is not None else data
-    val_idx = list(range(len(val_ds))) if val_idx is None else val_idx
-    task = build_task(cfg, dst, lut, data, train_idx)
+    d = _open_data(cfg, rd)
+    task = build_task(cfg, d.dst, d.lut, d.train, d.train_idx)
 
     encoder, enc_info = build_encoder(cfg)
     model = task.build_model(encoder).to(device)
-    probe = cfg.protocol == "probe"
-    if probe:
-        freeze(encoder)
-    groups = param_groups(model, encoder, float(cfg.lr), float(cfg.weight_decay),
-                          1.0 if probe else float(cfg.layer_decay))
-    optimizer = torch.optim.AdamW(groups, betas=tuple(cfg.betas))
+    optimizer = _optimizer(cfg, model, encoder)
     schedule = dict(lr=float(cfg.lr), warmup=int(cfg.warmup), steps=int(cfg.steps), min_lr=float(cfg.min_lr))
-    plain_cfg = OmegaConf.to_container(cfg, resolve=True)
-    head_info = {"head_config": task.head_config(), "encoder": enc_info, "protocol": cfg.protocol}
+    checkpoint = _checkpointer(cfg, task, model, optimizer, schedule,
+                               {"head_config": task.head_config(), "encoder": enc_info, "protocol": cfg.protocol})
     task.save_artifacts(run_path)
-
-    step = 0
-    if ckpt_path.exists() and not cfg.resume:
-        raise CheckpointError(f"{run_path} already holds a checkpoint; pass resume=true to continue it, "
-                              f"overwrite=true to start again, or another out=<dir>")
-    if cfg.resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        restore_rng(state["rng"])
-        step = int(state["step"])
-
-    def checkpoint(path: Path, with_optimizer: bool) -> None:
-        save_checkpoint(path, model=model, model_name=f"{cfg.task.name}_head", modalities=list(modalities), step=step,
-                        config=plain_cfg, optimizer=optimizer if with_optimizer else None, schedule=schedule,
-                        rng={"torch": torch.get_rng_state()}, data_position=step * int(cfg.batch_size),
-                        extra=head_info)
+    step = _resume(cfg, ckpt_path, model, optimizer)
 
     print(f"transfer: task={cfg.task.name} protocol={cfg.protocol} init={enc_info['init']} on {device}; "
-          f"{len(train_idx)} train / {len(val_idx)} eval samples; {len(dst) - (0 in dst)} classes"
-          + (f"; unmapped external classes (ignored): {unmapped}" if unmapped else ""), flush=True)
-    bs, rates, last = int(cfg.batch_size), [], float("nan")
-    workers = cfg.get("workers", "auto")
-    plan = PositionPlan(len(data), int(cfg.seed), bs, start=step * bs, steps=int(cfg.steps) - step, subset=train_idx,
-                        epochs=False)  # the same samples at each step whether resumed or not
-    batches = iter(load(data, plan, workers, device))
-    def diverged(what: str, fix: str) -> FloatingPointError:
-        return FloatingPointError(f"{what}; stopped without saving. The last good checkpoint is "
-                                  f"{ckpt_path if ckpt_path.exists() else 'not written yet'}; {fix}")
-
+          f"{len(d.train_idx)} train / {len(d.val_idx)} eval samples; {len(d.dst) - (0 in d.dst)} classes"
+          + (f"; unmapped external classes (ignored): {d.unmapped}" if d.unmapped else ""), flush=True)
     show = bool(cfg.get("progress", True))
-    pbar = bar(total=int(cfg.steps), initial=step, desc=f"transfer {cfg.task.name}", unit="step", enabled=show)
     with make_logger(cfg, run_path, name=run_path.name) as logger:
         logger.drop_after(step)  # the steps after the checkpoint run again: log them once
-        while step < int(cfg.steps):
-            t0 = time.perf_counter()
-            lr = lr_at(step, **schedule)
-            for g in optimizer.param_groups:
-                g["lr"] = lr * g["lr_scale"]
-            batch = to_device(next(batches), device)
-            model.train()
-            if probe:
-                encoder.eval()
-            bad = non_finite_inputs(batch, list(batch))
-            if bad:
-                raise diverged(f"non-finite values at step {step + 1} in the {', '.join(bad)} input (NaN/inf in "
-                               f"the batch read from {cfg.data})", "check those samples")
-            out = task.loss(model, batch)
-            if not torch.isfinite(out["loss"]):
-                raise diverged(f"non-finite loss at step {step + 1}: {out}", "lower lr or check the data")
-            optimizer.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg.grad_clip))
-            optimizer.step()
-            bad = non_finite_params(model)  # a finite loss can still take a step to NaN weights
-            if bad:
-                raise diverged(f"non-finite weights after step {step + 1} at lr={lr:.3g} ({len(bad)} tensors: "
-                               f"{', '.join(bad[:3])}{', …' if len(bad) > 3 else ''})",
-                               "lower lr (or lengthen warmup, or set grad_clip) and start again")
-            step += 1
-            rates.append(bs / (time.perf_counter() - t0))
-            last = out["loss"].item()
-            pbar.set_postfix(loss=f"{last:.4f}", refresh=False)
-            pbar.update(1)
-            if step % int(cfg.log_every) == 0 or step in (1, int(cfg.steps)):
-                logger.log({"train/loss": last, "lr": lr, "samples_per_s": rates[-1]}, step=step)
-                say(f"step {step:6d} | loss {last:.4f} | lr {lr:.2e} | {rates[-1]:.1f} samples/s")
-            if step % int(cfg.ckpt_every) == 0 or step == int(cfg.steps):
-                checkpoint(ckpt_path, with_optimizer=True)
-
-        pbar.close()
-        metrics, eval_rate = evaluate(task, model, val_ds, val_idx, int(cfg.eval_batch_size), device,
-                                      run_path / "predictions", workers, show)
+        step, last, rates = _train(cfg, task, model, encoder, optimizer, schedule, d, step, device, checkpoint,
+                                   ckpt_path, logger, show)
+        metrics, eval_rate = evaluate(task, model, d.val, d.val_idx, int(cfg.eval_batch_size), device,
+                                      run_path / "predictions", cfg.get("workers", "auto"), show)
         logger.log_images({"transfer/predictions": run_path / "preview.png"}, step=step)
-        checkpoint(rd.file("head.pt"), with_optimizer=False)
-        metrics.update({"transfer/steps": step, "transfer/unmapped_classes": len(unmapped),
+        checkpoint(rd.file("head.pt"), step, with_optimizer=False)
+        metrics.update({"transfer/steps": step, "transfer/unmapped_classes": len(d.unmapped),
                         "transfer/eval_images_per_s": round(eval_rate, 2)})
         if rates:
             metrics["transfer/train_samples_per_s"] = round(sorted(rates)[len(rates) // 2], 2)
@@ -277,3 +214,114 @@ def run(cfg: DictConfig) -> dict:
         logger.summary(metrics)
     print("transfer: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if "/IoU/" not in k), flush=True)
     return {**metrics, "run_dir": str(run_path)}
+
+
+def _open_data(cfg: DictConfig, rd) -> _Data:
+    """``data`` (shards, COCO or image/label folders), its train / held-out indices, ``val`` and class_map.json."""
+    modalities = task_class(cfg.task.name).modalities
+    data, src = open_external(cfg.data, int(cfg.image_size), modalities)
+    dst, lut, unmapped = vocabularies(cfg, src)
+    write_json(rd.file("class_map.json"), {"source": {str(k): v for k, v in src.items()},
+                                           "target": {str(k): v for k, v in dst.items()},
+                                           "lut": lut.tolist(), "unmapped": unmapped})
+    train_idx, val_idx = split_indices(cfg, len(data))
+    val_ds = open_external(cfg.val, int(cfg.image_size), modalities)[0] if cfg.val is not None else data
+    val_idx = list(range(len(val_ds))) if val_idx is None else val_idx
+    return _Data(data, train_idx, val_ds, val_idx, dst, lut, unmapped)
+
+
+def _optimizer(cfg: DictConfig, model: torch.nn.Module, encoder: torch.nn.Module) -> torch.optim.AdamW:
+    """AdamW with layer-wise lr decay (finetune), or over the head alone with the encoder frozen (probe)."""
+    probe = cfg.protocol == "probe"
+    if probe:
+        freeze(encoder)
+    groups = param_groups(model, encoder, float(cfg.lr), float(cfg.weight_decay),
+                          1.0 if probe else float(cfg.layer_decay))
+    return torch.optim.AdamW(groups, betas=tuple(cfg.betas))
+
+
+def _checkpointer(cfg: DictConfig, task: Task, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                  schedule: dict, head_info: dict):
+    """``checkpoint(path, step, with_optimizer)``: ckpt.pt to resume from, or head.pt (no optimizer) for deploy."""
+    plain_cfg = OmegaConf.to_container(cfg, resolve=True)
+
+    def checkpoint(path: Path, step: int, with_optimizer: bool) -> None:
+        save_checkpoint(path, model=model, model_name=f"{cfg.task.name}_head", modalities=list(task.modalities),
+                        step=step, config=plain_cfg, optimizer=optimizer if with_optimizer else None,
+                        schedule=schedule, rng={"torch": torch.get_rng_state()},
+                        data_position=step * int(cfg.batch_size), extra=head_info)
+    return checkpoint
+
+
+def _resume(cfg: DictConfig, ckpt_path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    """The step to start from: 0, or the checkpoint's with weights, optimizer and torch RNG restored."""
+    if ckpt_path.exists() and not cfg.resume:
+        raise CheckpointError(f"{ckpt_path.parent} already holds a checkpoint; pass resume=true to continue it, "
+                              f"overwrite=true to start again, or another out=<dir>")
+    if not (cfg.resume and ckpt_path.exists()):
+        return 0
+    state = load_checkpoint(ckpt_path)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    restore_rng(state["rng"])
+    return int(state["step"])
+
+
+def _diverged(ckpt_path: Path, what: str, fix: str) -> FloatingPointError:
+    return FloatingPointError(f"{what}; stopped without saving. The last good checkpoint is "
+                              f"{ckpt_path if ckpt_path.exists() else 'not written yet'}; {fix}")
+
+
+def _train(cfg: DictConfig, task: Task, model, encoder, optimizer, schedule: dict, d: _Data, step: int,
+           device: torch.device, checkpoint, ckpt_path: Path, logger, show: bool) -> tuple[int, float, list[float]]:
+    """Steps from ``step`` to ``steps`` on the same samples whether resumed or not; returns (step, last loss,
+    samples/s of every step)."""
+    bs, rates, last = int(cfg.batch_size), [], float("nan")
+    plan = PositionPlan(len(d.train), int(cfg.seed), bs, start=step * bs, steps=int(cfg.steps) - step,
+                        subset=d.train_idx, epochs=False)
+    batches = iter(load(d.train, plan, cfg.get("workers", "auto"), device))
+    pbar = bar(total=int(cfg.steps), initial=step, desc=f"transfer {cfg.task.name}", unit="step", enabled=show)
+    while step < int(cfg.steps):
+        t0 = time.perf_counter()
+        lr = lr_at(step, **schedule)
+        for g in optimizer.param_groups:
+            g["lr"] = lr * g["lr_scale"]
+        batch = to_device(next(batches), device)
+        model.train()
+        if cfg.protocol == "probe":
+            encoder.eval()
+        last = _train_step(cfg, task, model, optimizer, batch, step, lr, ckpt_path)
+        step += 1
+        rates.append(bs / (time.perf_counter() - t0))
+        pbar.set_postfix(loss=f"{last:.4f}", refresh=False)
+        pbar.update(1)
+        if step % int(cfg.log_every) == 0 or step in (1, int(cfg.steps)):
+            logger.log({"train/loss": last, "lr": lr, "samples_per_s": rates[-1]}, step=step)
+            say(f"step {step:6d} | loss {last:.4f} | lr {lr:.2e} | {rates[-1]:.1f} samples/s")
+        if step % int(cfg.ckpt_every) == 0 or step == int(cfg.steps):
+            checkpoint(ckpt_path, step, with_optimizer=True)
+    pbar.close()
+    return step, last, rates
+
+
+def _train_step(cfg: DictConfig, task: Task, model, optimizer, batch: dict, step: int, lr: float,
+                ckpt_path: Path) -> float:
+    """Loss, backward, clip, AdamW step; refuses a NaN/inf input, loss or weight. Returns the loss."""
+    bad = non_finite_inputs(batch, list(batch))
+    if bad:
+        raise _diverged(ckpt_path, f"non-finite values at step {step + 1} in the {', '.join(bad)} input (NaN/inf "
+                        f"in the batch read from {cfg.data})", "check those samples")
+    out = task.loss(model, batch)
+    if not torch.isfinite(out["loss"]):
+        raise _diverged(ckpt_path, f"non-finite loss at step {step + 1}: {out}", "lower lr or check the data")
+    optimizer.zero_grad(set_to_none=True)
+    out["loss"].backward()
+    if cfg.grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg.grad_clip))
+    optimizer.step()
+    bad = non_finite_params(model)  # a finite loss can still take a step to NaN weights
+    if bad:
+        raise _diverged(ckpt_path, f"non-finite weights after step {step + 1} at lr={lr:.3g} ({len(bad)} tensors: "
+                        f"{', '.join(bad[:3])}{', …' if len(bad) > 3 else ''})",
+                        "lower lr (or lengthen warmup, or set grad_clip) and start again")
+    return out["loss"].item()
