@@ -18,7 +18,7 @@ from timm.layers import Mlp, trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from tst.models.adapters import sincos_pos_embed_2d
+from tst.models.adapters import sincos_pos_embed
 from tst.models.vit import _init_weights
 
 
@@ -61,7 +61,6 @@ class OutputAdapter(nn.Module):
                                       for _ in range(depth)])
         self.norm = norm(dim)
         self.head = nn.Linear(dim, channels * patch_size * patch_size)
-        self._pos: dict[tuple, torch.Tensor] = {}
         self.apply(_init_weights)
         trunc_normal_(self.mask_token, std=0.02)
         trunc_normal_(self.query_embed, std=0.02)
@@ -70,10 +69,7 @@ class OutputAdapter(nn.Module):
         return {"mask_token", "query_embed"}
 
     def _pos_embed(self, gh: int, gw: int, device: torch.device) -> torch.Tensor:
-        key = (gh, gw, str(device))
-        if key not in self._pos:
-            self._pos[key] = sincos_pos_embed_2d(self.dim, gh, gw).unsqueeze(0).to(device)
-        return self._pos[key]  # [1, N, dim]
+        return sincos_pos_embed(self.dim, gh, gw, device)  # [1, N, dim], the shared cache
 
     def forward(self, encoded: torch.Tensor, visible_idx: torch.Tensor, visible: torch.Tensor,
                 span: tuple[int, int], grid: tuple[int, int], num_prefix: int,

@@ -116,3 +116,18 @@ def test_class_embedding_adapter_embeds_ids_then_projects_patches():
     assert enc({"rgb": torch.randn(1, 3, 32, 32), "semseg": torch.randint(0, 5, (1, 32, 32))}).shape == (1, 33, 64)
     with pytest.raises(ValueError, match="cannot be an encoder input"):
         create_encoder("tst_vit_test", modalities=("rgb", "instance"))
+
+
+def test_one_sincos_cache_serves_every_model_and_survives_inference_mode():
+    from tst.models.adapters import _SINCOS, sincos_pos_embed, sincos_pos_embed_2d
+
+    _SINCOS.pop((20, 3, 5, "cpu"), None)
+    with torch.inference_mode():
+        first = sincos_pos_embed(20, 3, 5, "cpu")  # as the perception plugin would build it
+    assert not first.is_inference() and torch.equal(first[0], sincos_pos_embed_2d(20, 3, 5))
+    assert sincos_pos_embed(20, 3, 5, torch.device("cpu")) is first  # one table per (dim, grid, device)
+    w = torch.ones(1, 15, 20, requires_grad=True)
+    (w * first).sum().backward()  # a training step can use it
+    assert torch.equal(w.grad, first)
+    enc = create_encoder("tst_vit_test", modalities=("rgb",))
+    assert enc.pos_embed(3, 5, torch.device("cpu")) is sincos_pos_embed(enc.embed_dim, 3, 5, "cpu")

@@ -33,6 +33,23 @@ def sincos_pos_embed_2d(dim: int, grid_h: int, grid_w: int, temperature: float =
     return torch.cat([ox.sin(), ox.cos(), oy.sin(), oy.cos()], dim=1).float()  # [N, D]
 
 
+_SINCOS: dict[tuple[int, int, int, str], torch.Tensor] = {}  # (dim, grid_h, grid_w, device) -> [1, N, dim]
+
+
+def sincos_pos_embed(dim: int, grid_h: int, grid_w: int, device: torch.device | str) -> torch.Tensor:
+    """[1, grid_h*grid_w, dim] ``sincos_pos_embed_2d`` on ``device``, built once per process for every
+    encoder and decoder that asks (the one position cache). Built outside inference mode, so a table
+    first made by the perception plugin can still feed a training step."""
+    key = (int(dim), int(grid_h), int(grid_w), str(device))
+    if key not in _SINCOS:
+        if torch.is_inference_mode_enabled():
+            with torch.inference_mode(False):
+                _SINCOS[key] = sincos_pos_embed_2d(dim, grid_h, grid_w).unsqueeze(0).to(device)
+        else:
+            _SINCOS[key] = sincos_pos_embed_2d(dim, grid_h, grid_w).unsqueeze(0).to(device)
+    return _SINCOS[key]
+
+
 def patchify(x: torch.Tensor, patch_size: int) -> torch.Tensor:
     """[B, C, H, W] -> [B, N, C*p*p], patches in raster order, features ordered (C, p, p) like Conv2d."""
     b, c, h, w = x.shape

@@ -21,7 +21,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from tst.modalities import get_modality
-from tst.models.adapters import ClassEmbedAdapter, PatchAdapter, grid_size, patchify, sincos_pos_embed_2d
+from tst.models.adapters import ClassEmbedAdapter, PatchAdapter, grid_size, patchify, sincos_pos_embed
 
 # name -> constructor defaults; every size is built by the same class.
 SIZES: dict[str, dict] = {
@@ -86,7 +86,6 @@ class MultiViT(nn.Module):
         self.blocks = nn.Sequential(*[Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True, drop_path=dpr[i],
                                             norm_layer=norm) for i in range(depth)])
         self.norm = norm(embed_dim)
-        self._pos: dict[tuple, torch.Tensor] = {}
         self.apply(_init_weights)
         for p in [self.global_tokens, *self.modality_embed.values()]:
             trunc_normal_(p, std=0.02)
@@ -103,11 +102,8 @@ class MultiViT(nn.Module):
                     blocks=r"^blocks\.(\d+)" if coarse else [(r"^blocks\.(\d+)", None), (r"^norm", (99999,))])
 
     def pos_embed(self, grid_h: int, grid_w: int, device: torch.device) -> torch.Tensor:
-        """[1, grid_h*grid_w, D] fixed sin-cos table, cached per grid and device."""
-        key = (grid_h, grid_w, str(device))
-        if key not in self._pos:
-            self._pos[key] = sincos_pos_embed_2d(self.embed_dim, grid_h, grid_w).unsqueeze(0).to(device)
-        return self._pos[key]
+        """[1, grid_h*grid_w, D] fixed sin-cos table (``tst.models.adapters.sincos_pos_embed``'s cache)."""
+        return sincos_pos_embed(self.embed_dim, grid_h, grid_w, device)
 
     def embed(self, modality: str, x: torch.Tensor) -> torch.Tensor:
         """[B, C, H, W] one modality -> [B, N, D] tokens with position and modality embeddings."""
