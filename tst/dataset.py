@@ -21,7 +21,6 @@ index (or on storage without seeks).
 
 from __future__ import annotations
 
-import tarfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -33,7 +32,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from tst.augment import AlignedAugment
 from tst.modalities import MODALITIES
-from tst.shards import ShardError, check_manifest, decode_member, iter_shard, list_shards
+from tst.shards import ShardError, check_manifest, index_shard, iter_shard, list_shards, read_members
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -132,7 +131,7 @@ class ShardDataset(Dataset):
         shards = list_shards(self.split_dir)
         manifest = check_manifest(self.split_dir, shards, on_error)
         for shard in shards:
-            self.index += self._index_shard(shard)
+            self.index += [(shard, key, members) for key, members in index_shard(shard, on_error)]
         if not self.index:
             raise ShardError(f"{self.split_dir} holds no readable samples")
         counts = (manifest or {}).get("counts")
@@ -144,53 +143,13 @@ class ShardDataset(Dataset):
             have = {s.rpartition(".")[0] for s in members}
             _check_modalities(have, self.modalities, f"sample {key} of shard {shard}")
 
-    def _index_shard(self, shard: Path) -> list[tuple[Path, str, dict[str, tuple[int, int]]]]:
-        entries: list[tuple[Path, str, dict[str, tuple[int, int]]]] = []
-        member = "<header>"
-        try:
-            size = shard.stat().st_size
-            with tarfile.open(shard, "r:") as tar:
-                for info in tar:
-                    member = info.name
-                    if not info.isfile():
-                        continue
-                    if info.offset_data + info.size > size:
-                        raise tarfile.ReadError("member data runs past the end of the file")
-                    key, _, suffix = info.name.partition(".")
-                    if not entries or entries[-1][1] != key:
-                        entries.append((shard, key, {}))
-                    entries[-1][2][suffix] = (info.offset_data, info.size)
-                member = "<end of archive>"
-                if size < tar.offset + 2 * tarfile.BLOCKSIZE:
-                    raise tarfile.ReadError("the end-of-archive marker is missing (file cut short)")
-        except (tarfile.TarError, OSError, EOFError) as e:
-            msg = f"shard {shard} is corrupted or truncated at member {member}: {e}"
-            if self.on_error == "raise":
-                raise ShardError(msg) from e
-            warnings.warn(msg + " — skipping the unreadable rest of this shard", stacklevel=3)
-            entries = entries[:-1]  # the last sample may be missing members: drop it
-        return entries
-
     def __len__(self) -> int:
         return len(self.index)
 
     def _load(self, i: int) -> dict[str, Any]:
         shard, key, members = self.index[i]
-        sample: dict[str, Any] = {"__key__": key}
         with open(shard, "rb") as fh:
-            for suffix, (offset, size) in members.items():
-                modality = suffix.rpartition(".")[0]
-                if modality not in self.modalities and modality != "meta":
-                    continue
-                fh.seek(offset)
-                data = fh.read(size)
-                try:
-                    if len(data) != size:
-                        raise ValueError("member is cut short")
-                    sample[modality] = decode_member(suffix, data, stored=True)
-                except Exception as e:
-                    raise ShardError(f"shard {shard}: member {key}.{suffix} cannot be decoded ({e})") from e
-        return sample
+            return read_members(fh, shard, key, members, lambda m: m in self.modalities or m == "meta", stored=True)
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
         i, epoch = item if isinstance(item, tuple) else (item, None)

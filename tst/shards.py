@@ -15,9 +15,9 @@ import os
 import re
 import tarfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
@@ -241,6 +241,67 @@ def check_manifest(split_dir: str | Path, shards: list[Path], on_error: str = "r
     return manifest
 
 
+SampleMembers = tuple[str, dict[str, tuple[int, int]]]  # (key, {member suffix: (byte offset, size)})
+
+
+def index_shard(path: str | Path, on_error: str = "raise") -> list[SampleMembers]:
+    """The byte range of every member of a shard, grouped by sample, from the tar headers alone (no
+    member data is read): the one tar index, behind random access (``ShardDataset``) and stored-order
+    reads (``iter_shard``).
+
+    ``on_error="raise"`` fails naming the shard and the member where it breaks; ``"warn"`` keeps the
+    samples before it (dropping the one it broke in, which may lack members) with a warning.
+    """
+    path = Path(path)
+    entries: list[SampleMembers] = []
+    member = "<header>"
+    try:
+        size = path.stat().st_size
+        with tarfile.open(path, "r:") as tar:
+            for info in tar:
+                member = info.name
+                if not info.isfile():
+                    continue
+                if info.offset_data + info.size > size:
+                    raise tarfile.ReadError("member data runs past the end of the file")
+                key, _, suffix = info.name.partition(".")
+                if not entries or entries[-1][0] != key:
+                    entries.append((key, {}))
+                entries[-1][1][suffix] = (info.offset_data, info.size)
+            member = "<end of archive>"
+            # tarfile stops quietly at a header boundary; a complete shard ends with two zero blocks.
+            if size < tar.offset + 2 * tarfile.BLOCKSIZE:
+                raise tarfile.ReadError("the end-of-archive marker is missing (file cut short)")
+    except (tarfile.TarError, OSError, EOFError) as e:
+        msg = f"shard {path} is corrupted or truncated at member {member}: {e}"
+        if on_error == "raise":
+            raise ShardError(msg) from e
+        warnings.warn(msg + " — skipping the unreadable rest of this shard", stacklevel=3)
+        entries = entries[:-1]
+    return entries
+
+
+def read_members(fh: BinaryIO, path: Path, key: str, members: dict[str, tuple[int, int]],
+                 wanted: Callable[[str], bool] = lambda modality: True,
+                 decode: bool = True, stored: bool = False) -> dict[str, Any]:
+    """One sample ``{"__key__": key, modality: value}`` from its index entry, reading only the
+    ``wanted`` modalities (one seek each); fails naming the shard and the member."""
+    sample: dict[str, Any] = {"__key__": key}
+    for suffix, (offset, size) in members.items():
+        modality = suffix.rpartition(".")[0]
+        if not wanted(modality):
+            continue
+        fh.seek(offset)
+        data = fh.read(size)
+        try:
+            if len(data) != size:
+                raise ValueError("member is cut short")
+            sample[modality] = decode_member(suffix, data, stored=stored) if decode else data
+        except Exception as e:
+            raise ShardError(f"shard {path}: member {key}.{suffix} cannot be decoded ({e})") from e
+    return sample
+
+
 def iter_shard(path: str | Path, decode: bool = True, on_error: str = "raise") -> Iterator[dict[str, Any]]:
     """Yield samples ``{"__key__": K, "<modality>": value, …}`` of one shard in stored order.
 
@@ -248,45 +309,19 @@ def iter_shard(path: str | Path, decode: bool = True, on_error: str = "raise") -
     corrupted shard (or a bad sample) with a warning.
     """
     path = Path(path)
-    current: dict[str, Any] = {}
-    member = "<header>"
+    entries = index_shard(path, on_error)
     try:
-        with tarfile.open(path, "r:") as tar:
-            for info in tar:
-                member = info.name
-                if not info.isfile():
-                    continue
-                key, _, suffix = info.name.partition(".")
-                if current and current["__key__"] != key:
-                    yield current
-                    current = {}
-                current.setdefault("__key__", key)
-                fh = tar.extractfile(info)
-                data = fh.read()
-                if len(data) != info.size:
-                    raise tarfile.ReadError("unexpected end of data")
-                modality = suffix.rpartition(".")[0]
-                try:
-                    current[modality] = decode_member(suffix, data) if decode else data
-                except Exception as e:
-                    raise ShardError(f"shard {path}: member {info.name} cannot be decoded ({e})") from e
-            member = "<end of archive>"
-            # tarfile stops quietly at a header boundary; a complete shard ends with two zero blocks.
-            if path.stat().st_size < tar.offset + 2 * tarfile.BLOCKSIZE:
-                raise tarfile.ReadError("the end-of-archive marker is missing (file cut short)")
-        if current:
-            yield current
-    except (tarfile.TarError, OSError, EOFError) as e:
-        msg = f"shard {path} is corrupted or truncated at member {member}: {e}"
-        if on_error == "warn":
-            warnings.warn(msg + " — skipping the rest of this shard", stacklevel=2)
-            return
-        raise ShardError(msg) from e
+        with open(path, "rb") as fh:
+            for key, members in entries:
+                yield read_members(fh, path, key, members, decode=decode)
+    except OSError as e:
+        if on_error != "warn":
+            raise ShardError(f"shard {path} cannot be read: {e}") from e
+        warnings.warn(f"shard {path} cannot be read: {e} — skipping the rest of this shard", stacklevel=2)
     except ShardError as e:
-        if on_error == "warn":
-            warnings.warn(f"{e} — skipping the rest of this shard", stacklevel=2)
-            return
-        raise
+        if on_error != "warn":
+            raise
+        warnings.warn(f"{e} — skipping the rest of this shard", stacklevel=2)
 
 
 def iter_split(split_dir: str | Path, decode: bool = True, on_error: str = "raise") -> Iterator[dict[str, Any]]:
