@@ -23,13 +23,13 @@ from omegaconf import DictConfig, OmegaConf
 from tst import distributed as dist
 from tst.atomic import write_json
 from tst.augment import AlignedAugment
+from tst.build import build
 from tst.checkpoint import CheckpointError, export_encoder, init_encoder, load_checkpoint, save_checkpoint
 from tst.dataset import ShardDataset
 from tst.finite import blame, non_finite_inputs, non_finite_params
 from tst.loader import PositionPlan, load, to_device
 from tst.modalities import get_modality
 from tst.models.adapters import grid_size
-from tst.models.vit import create_encoder
 from tst.precision import autocast_for
 from tst.pretrain.masking import DirichletMasker
 from tst.pretrain.monitor import memory_mb, save_preview
@@ -159,9 +159,7 @@ def _open_run(cfg: DictConfig, info: dist.DistInfo):
 def _build(cfg: DictConfig, info: dist.DistInfo, modalities: list[str], size: int,
            micro: int) -> tuple[_Training, int, dict | None]:
     """Encoder (+ its init), MultiMAE decoders, optimizer, masker and lr schedule; returns the visible-token budget."""
-    encoder = create_encoder(cfg.model.name, modalities=modalities, img_size=size,
-                             patch_size=int(cfg.model.patch_size), drop_path_rate=float(cfg.model.drop_path),
-                             num_classes=_num_classes(cfg, modalities))
+    encoder = build(cfg.model, modalities=modalities, img_size=size, num_classes=_num_classes(cfg, modalities))
     init_report = init_encoder(encoder, cfg.init) if cfg.init else None
     ob = cfg.objective
     model = MultiMAE(encoder, int(ob.dec_dim), int(ob.dec_depth), int(ob.dec_heads),

@@ -28,11 +28,11 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset
 
 from tst.atomic import write_json
+from tst.build import build
 from tst.checkpoint import CheckpointError, init_encoder, load_checkpoint, load_encoder, save_checkpoint
 from tst.device import resolve_device
 from tst.finite import non_finite_inputs, non_finite_params
 from tst.loader import PositionPlan, load, to_device
-from tst.models.vit import create_encoder
 from tst.progress import bar, say
 from tst.rng import restore_rng
 from tst.rundir import open_run_dir
@@ -69,15 +69,15 @@ def check_config(cfg: DictConfig) -> None:
 def build_encoder(cfg: DictConfig) -> tuple[torch.nn.Module, dict]:
     """``init=scratch``: a fresh ``model=`` ViT; an encoder export (dir with encoder.json): that encoder;
     any other weights file (timm-compatible .pth/.safetensors): ``model=`` initialised from it."""
-    fresh = dict(modalities=["rgb"], img_size=int(cfg.image_size), patch_size=int(cfg.model.patch_size))
+    fresh = dict(modalities=["rgb"], img_size=int(cfg.image_size))
     if cfg.init in (None, "scratch"):
-        enc = create_encoder(cfg.model.name, **fresh)
+        enc = build(cfg.model, **fresh)
         return enc, {"init": "scratch", "model_name": cfg.model.name, "patch_size": enc.patch_size}
     init = Path(cfg.init)
     if (init / "encoder.json").is_file() or init.with_suffix(".json").is_file():
         enc, info = load_encoder(init)
         return enc.train(), {"init": str(init), **info}
-    enc = create_encoder(cfg.model.name, **fresh)
+    enc = build(cfg.model, **fresh)
     report = init_encoder(enc, init)
     print(f"init {cfg.model.name} from {init}: missing {report['missing']}, unexpected {report['unexpected']}")
     return enc, {"init": str(init), "model_name": cfg.model.name, "patch_size": enc.patch_size,

@@ -92,10 +92,12 @@ def _step(row: str) -> float:
 
 
 def make_logger(cfg: Any, run_dir: str | Path, name: str | None = None) -> RunLogger:
-    """Build from a stage config's ``logger`` group (``kind``, ``project``, ``mode``)."""
+    """Build from a stage config's ``logger`` group (its ``_target_``, else RunLogger; ``kind``, ``project``, ``mode``)."""
     from omegaconf import OmegaConf
+
+    from tst.build import build
 
     lg = cfg.get("logger") or {"kind": "none"}
     config = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
-    return RunLogger(run_dir, kind=lg.get("kind", "none"), project=lg.get("project", "tst"), name=name,
-                     config=config, mode=lg.get("mode", "offline"))
+    lg = OmegaConf.to_container(lg, resolve=True) if OmegaConf.is_config(lg) else dict(lg)
+    return build({"_target_": "tst.runlog.RunLogger", **lg}, run_dir=run_dir, name=name, config=config)

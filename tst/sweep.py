@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from tst.atomic import write_json
-from tst.progress import bar, say
 from tst.pipeline import Job, compose_config, grid_from_config, is_done, plan_jobs, same_config
+from tst.progress import bar, say
 
 Launch = Callable[[Job, list[str], Path], None]  # (job, argv, log file) -> None, raises on failure
 
@@ -205,13 +205,13 @@ def write_status(root: Path, jobs: list[Job], outcomes: dict[str, Outcome]) -> l
     return entries
 
 
-def make_launcher(kind: str, root: Path, slurm: dict[str, Any], threads: int | None = None,
+def make_launcher(kind: str, root: Path, slurm: dict[str, Any] | None = None, threads: int | None = None,
                   ddp: int = 1, cluster: str = "slurm") -> tuple[Launch, bool]:
     """(launch function, whether it may run jobs in parallel)."""
     if kind == "local":
         return subprocess_launcher(threads, ddp), True
     if kind == "slurm":
-        return slurm_launcher(root, slurm, ddp, cluster), True
+        return slurm_launcher(root, slurm or {}, ddp, cluster), True
     if kind == "inline":
         return launch_inline, False
     raise ValueError(f"launcher.kind={kind!r} is unknown; choose local, slurm or inline")
@@ -221,6 +221,7 @@ def run(cfg) -> dict:
     from omegaconf import OmegaConf
 
     from tst.aggregate import sweep_rows, write_tables
+    from tst.build import build
     from tst.rundir import RunDir
 
     root = Path(cfg.out)
@@ -232,8 +233,7 @@ def run(cfg) -> dict:
     # steps): every job checks its own run directory, so finished jobs are kept either way
     rd = RunDir(root, plain, resume=True, overwrite=bool(cfg.overwrite), may_differ=tuple(plain))
     launcher = plain["launcher"]
-    launch, parallel_ok = make_launcher(launcher["kind"], root, launcher.get("slurm") or {}, cfg.get("threads"),
-                                        int(cfg.get("ddp", 1)), launcher.get("cluster", "slurm"))
+    launch, parallel_ok = build(launcher, root=root, threads=cfg.get("threads"), ddp=int(cfg.get("ddp", 1)))
     jobs = plan_jobs(grid, root)
     print(f"sweep {cfg.name}: {len(jobs)} jobs under {root} ({launcher['kind']} launcher, jobs={cfg.jobs})", flush=True)
     outcomes = execute(jobs, root, launch, int(cfg.jobs) if parallel_ok else 1, progress=bool(cfg.get("progress", True)),

@@ -1,0 +1,1 @@
+"""Per-stage option folders (debug/) that each stage adds to its Hydra search path."""

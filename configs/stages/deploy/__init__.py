@@ -1,0 +1,1 @@
+"""tst deploy's own options (debug=tiny), found through hydra.searchpath in configs/deploy.yaml."""

@@ -1,0 +1,1 @@
+"""tst transfer's own options (debug=tiny), found through hydra.searchpath in configs/transfer.yaml."""
