@@ -153,6 +153,18 @@ def test_debug_tiny_pretrain_runs_in_seconds(tmp_path):
     assert res["pretrain/steps"] == 4 and (tmp_path / "run" / "export").is_dir()
 
 
+def test_debug_tiny_transfer_runs_in_seconds(tmp_path):
+    from tests.transfer.synthetic import write_split
+    from tst.transfer.run import run
+
+    split = write_split(tmp_path / "split", n=8)
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="transfer", overrides=["debug=tiny", "task=semseg", "task.head=linear",
+                                                          f"data={split}", f"out={tmp_path / 'run'}", "device=cpu"])
+    res = run(cfg)
+    assert res["transfer/steps"] == 4 and "semseg/mIoU" in res and (tmp_path / "run" / "head.pt").is_file()
+
+
 @pytest.mark.parametrize("name", sorted(SIZES))
 def test_model_sizes_come_from_the_code(name):
     """configs/model/<name>.yaml repeats no number of tst/models/vit.py SIZES: it reads them."""
