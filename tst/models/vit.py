@@ -25,7 +25,7 @@ from tst.models.adapters import ClassEmbedAdapter, PatchAdapter, grid_size, patc
 
 # name -> constructor defaults; every size is built by the same class.
 SIZES: dict[str, dict] = {
-    "tst_vit_test": dict(patch_size=8, embed_dim=64, depth=2, num_heads=2, img_size=32),
+    "tst_vit_test": dict(patch_size=8, embed_dim=64, depth=2, num_heads=2, img_size=64),
     "tst_vit_cpu": dict(patch_size=8, embed_dim=192, depth=6, num_heads=3, img_size=64),
     "tst_vit_tiny": dict(patch_size=16, embed_dim=192, depth=12, num_heads=3, img_size=224),
     "tst_vit_small": dict(patch_size=16, embed_dim=384, depth=12, num_heads=6, img_size=224),
