@@ -9,7 +9,6 @@ A re-run with the same config skips the output shards already written (they appe
 
 from __future__ import annotations
 
-import tarfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,29 +32,26 @@ from tst.shards import (
     check_manifest,
     decode_member,
     encode_member,
+    index_shard,
     list_shards,
     read_manifest,
 )
 
 
 def raw_samples(shard: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """(key, {member suffix: bytes}) of one shard in stored order, suffixes kept ("rgb.jpg")."""
-    key, members = None, {}
+    """(key, {member suffix: bytes}) of one shard in stored order, suffixes kept ("rgb.jpg"), through
+    the one tar index (``tst.shards.index_shard``, which names a corrupted or truncated shard)."""
+    entries = index_shard(shard)
     try:
-        with tarfile.open(shard, "r:") as tar:
-            for info in tar:
-                if not info.isfile():
-                    continue
-                k, _, suffix = info.name.partition(".")
-                if key is not None and k != key:
-                    yield key, members
-                    members = {}
-                key = k
-                members[suffix] = tar.extractfile(info).read()
-    except (tarfile.TarError, OSError) as e:
+        with open(shard, "rb") as fh:
+            for key, members in entries:
+                raw = {}
+                for suffix, (offset, size) in members.items():
+                    fh.seek(offset)
+                    raw[suffix] = fh.read(size)
+                yield key, raw
+    except OSError as e:
         raise ShardError(f"shard {shard} cannot be read: {e}") from e
-    if key is not None:
-        yield key, members
 
 
 def _rgb(shard: Path, key: str, members: dict[str, bytes]) -> np.ndarray:
