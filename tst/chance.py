@@ -4,7 +4,8 @@ A report that says "mIoU 31" means little without the floor beside it. The floor
 same evaluators as the heads, on the same eval views:
 - semseg: the split's most frequent class predicted at every pixel (the majority-class baseline);
 - det: no detections at all (AP 0: a box detector that ignores the image finds nothing reliably);
-- caption: one fixed sentence for every view — the reference caption used most often across the split.
+- caption: one fixed sentence for every view — the reference caption used most often across the split;
+- depth: one constant depth for every pixel — the split's median over pixels with a hit.
 """
 
 from __future__ import annotations
@@ -17,10 +18,8 @@ import numpy as np
 
 from tst.dataset import ShardDataset
 from tst.metrics.captioning import CaptionEvaluator
+from tst.metrics.depth import DepthEvaluator
 from tst.metrics.semseg import SemSegEvaluator
-
-CHANCE_KEYS = {"semseg": "semseg/mIoU", "det": "det/AP50", "caption": "caption/CIDEr"}
-
 
 def _vocabulary(split_dir: Path) -> dict[int, str]:
     man = json.loads((split_dir / "manifest.json").read_text())
@@ -50,15 +49,29 @@ def caption_chance(split_dir: str | Path, use_java: bool | None = None) -> float
     return float(ev.evaluate()["caption/CIDEr"])
 
 
+def depth_chance(split_dir: str | Path) -> dict[str, float]:
+    """``depth/*`` of predicting the split's median hit depth at every pixel."""
+    ds = ShardDataset(Path(split_dir), ["depth"])
+    maps = [ds[i]["depth"].numpy()[0] for i in range(len(ds))]  # [H, W] metres, 0 = no hit
+    hits = np.concatenate([m[m > 0] for m in maps])
+    if hits.size == 0:
+        raise ValueError(f"{split_dir}: no pixel has a depth; nothing to score depth chance on")
+    ev = DepthEvaluator()
+    ev.process([{"depth": m} for m in maps], [{"depth": np.full_like(m, float(np.median(hits)))} for m in maps])
+    return ev.evaluate()
+
+
 def chance_levels(split_dir: str | Path, tasks: tuple[str, ...], use_java: bool | None = None) -> dict[str, float]:
     """``{metric key: chance score}`` for the tasks whose members the split holds."""
     split_dir = Path(split_dir)
     members = set(json.loads((split_dir / "manifest.json").read_text()).get("members", []))
     out: dict[str, float] = {}
     if "semseg" in tasks:
-        out[CHANCE_KEYS["semseg"]] = semseg_chance(split_dir)
+        out["semseg/mIoU"] = semseg_chance(split_dir)
     if "det" in tasks:
-        out[CHANCE_KEYS["det"]] = 0.0
+        out["det/AP50"] = 0.0
     if "caption" in tasks and "caption.json" in members:
-        out[CHANCE_KEYS["caption"]] = caption_chance(split_dir, use_java)
+        out["caption/CIDEr"] = caption_chance(split_dir, use_java)
+    if "depth" in tasks and "depth.png" in members:
+        out.update(depth_chance(split_dir))
     return out

@@ -11,7 +11,7 @@ from tst.pipeline import compose_config
 
 TINY = ["resolution=32", "frames.pretrain=8", "frames.eval=4", "frames.external=8", "steps.pretrain=1",
         "steps.transfer=1", "batch_size.pretrain=2", "batch_size.transfer=2", "grid.external_seeds=[1000]"]
-METRICS = ("semseg/mIoU", "det/AP", "det/AP50", "caption/CIDEr")
+METRICS = ("semseg/mIoU", "det/AP", "det/AP50", "caption/CIDEr", "depth/AbsRel", "depth/RMSE", "depth/delta1")
 
 
 @pytest.mark.slow
@@ -19,7 +19,7 @@ def test_demo_runs_every_stage_reports_measured_numbers_and_resumes(tmp_path, ca
     assert main([*TINY, f"out={tmp_path}"]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     report = (tmp_path / "report.md").read_text()
-    assert "| init | semseg/mIoU | det/AP | det/AP50 | caption/CIDEr |" in report
+    assert "| init | semseg/mIoU | det/AP | det/AP50 | caption/CIDEr | depth/AbsRel | depth/RMSE | depth/delta1 |" in report
     for init, cell in (("tst", "tst/multimae"), ("scratch", "scratch/none"), ("other", "other/multimae"),
                        ("oracle", "oracle/multimae")):
         measured = json.loads((tmp_path / "deploy" / "synth0" / cell / "seed0" / "metrics.json").read_text())
@@ -43,7 +43,7 @@ def test_demo_runs_every_stage_reports_measured_numbers_and_resumes(tmp_path, ca
     capsys.readouterr()
     again = run(compose_config("demo", [*TINY, f"out={tmp_path}"]))
     out = capsys.readouterr().out
-    assert "23 jobs" in out and "0 ok, 23 done" in out and "step " not in out  # nothing trained again
+    assert "27 jobs" in out and "0 ok, 27 done" in out and "step " not in out  # nothing trained again
     assert all(again[f"{i}/{m}"] == metrics[f"{i}/{m}"] for i in ("tst", "scratch", "other", "oracle") for m in METRICS)
     assert again["time/total_s"] == metrics["time/total_s"]  # each stage's seconds as it took when it ran
     assert "| deploy/synth0/tst/multimae/seed0 | done |" in (tmp_path / "report.md").read_text()
