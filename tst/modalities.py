@@ -148,7 +148,8 @@ def get_modality(name: str) -> Modality:
     try:
         return MODALITIES[name]
     except KeyError:
-        raise KeyError(f"unknown modality {name!r}; known modalities: {sorted(MODALITIES)}") from None
+        known = "; ".join(f"{n} ({MODALITIES[n].description})" for n in sorted(MODALITIES))
+        raise KeyError(f"unknown modality {name!r}; known modalities: {known}") from None
 
 
 def derived_modalities() -> dict[str, Modality]:

@@ -126,3 +126,14 @@ def test_toy_is_a_pretraining_target_with_its_default_loss(toy):
 def test_register_refuses_a_taken_name(toy):
     with pytest.raises(ValueError, match="already in the table"):
         register(toy)
+
+
+def test_an_unknown_modality_lists_every_known_one_with_what_it_is():
+    import pytest
+
+    from tst.modalities import MODALITIES, get_modality
+
+    with pytest.raises(KeyError) as e:
+        get_modality("dpeth")
+    msg = str(e.value)
+    assert "'dpeth'" in msg and all(f"{n} ({m.description})" in msg for n, m in MODALITIES.items())
