@@ -21,6 +21,7 @@ from tst.metrics.captioning import CaptionEvaluator
 from tst.metrics.depth import DepthEvaluator
 from tst.metrics.semseg import SemSegEvaluator
 
+
 def _vocabulary(split_dir: Path) -> dict[int, str]:
     man = json.loads((split_dir / "manifest.json").read_text())
     return {int(k): v for k, v in man["classes"].items() if int(k) != 0}

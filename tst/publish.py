@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -39,7 +39,7 @@ def publish(sweep_dir: str | Path, dest: str | Path, command: str) -> Path:
         f"# How {dest.name} was produced", "",
         f"- command: `{command}`",
         f"- git: `{prov.get('git', 'unknown')}` (the commit the sweep ran at)",
-        f"- sweep started: {prov.get('time', 'unknown')}; published: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"- sweep started: {prov.get('time', 'unknown')}; published: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
         f"- jobs finished: {finished} of {len(jobs)}",
         f"- grid: `{json.dumps(cfg.get('grid', {}), sort_keys=True)}`", ""]))
     return dest

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 import tst.checkpoint as ckpt_module
 from tst.checkpoint import (
