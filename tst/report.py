@@ -161,8 +161,13 @@ def _external(rows: list[dict], root: Path, metric: str) -> tuple[str, dict]:
     png, cross = crossing_plot(ks, ys, ref, root / "external.png", errors=errs, xlabel="external spaces",
                                ylabel=metric, title=f"{metric}: other spaces vs the test space")
     text = markdown(list(summarize(rows, ("init",), (metric,))), ("init",), (metric,))
-    text += ("\nThe test space is worth " + (f"{cross:.2f} external spaces" if cross is not None else
-             f"more than {ks[-1]} external spaces (the curve stays below it)") + f".\n\n![external]({png.name})\n")
+    if cross is None:
+        worth = f"more than {ks[-1]} external spaces (the curve stays below it)"
+    elif ys[0] >= ref:  # the first point already matches it: the crossing lies at or before k = ks[0]
+        worth = f"at most {ks[0]} external space{'s' if ks[0] > 1 else ''} (pretraining on {ks[0]} already matches it)"
+    else:
+        worth = f"{cross:.2f} external spaces"
+    text += f"\nThe test space is worth {worth}.\n\n![external]({png.name})\n"
     return text, {"metric": metric, "k": ks, "other": ys, "other_std": errs, "tst": ref, "crossing": cross,
                   "plot": png.name}
 

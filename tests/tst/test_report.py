@@ -82,6 +82,15 @@ def test_external_curve_reports_the_crossing_point(tmp_path):
     _png(tmp_path / "external.png")
 
 
+def test_a_curve_that_starts_above_the_test_space_bounds_it_from_above(tmp_path):
+    for k, v in ((1, 17.0), (2, 16.5)):
+        _run(tmp_path, 0, f"other{k}", "multimae", "semseg", 0, semseg__mIoU=v)
+    _run(tmp_path, 0, "tst", "multimae", "semseg", 0, semseg__mIoU=16.0)
+    assert render(tmp_path, "external")["crossing"] == 1.0
+    text = (tmp_path / "report.md").read_text()
+    assert "worth at most 1 external space (pretraining on 1 already matches it)" in text
+
+
 def test_ablation_through_the_cli_reads_the_analysis_from_the_sweep_config(tmp_path):
     for obj, v in (("mae_rgb", 10.0), ("multimae_rgb_depth", 12.0), ("multimae_rgb_depth_normal", 15.0)):
         _run(tmp_path, 0, "tst", obj, "det", 0, det__AP=v, det__AP50=2 * v)
