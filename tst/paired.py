@@ -78,10 +78,11 @@ def paired_gain(rows: list[dict], a: str, b: str, metric: str, n_boot: int = 10_
     return PairedGain(a, b, metric, float(diffs.mean()), lo, hi, len(diffs))
 
 
-def gap_closed(tst: float, scratch: float, oracle: float) -> float:
+def gap_closed(tst: float, scratch: float, oracle: float, higher_is_better: bool = True) -> float:
     """``(tst - scratch) / (oracle - scratch)``: 1 = as good as labels in the test space, 0 = no better than
-    scratch; NaN when the oracle is no better than scratch (there is no gap to close)."""
+    scratch, whichever way the metric points (depth AbsRel: lower is better, the ratio reads the same);
+    NaN when the oracle is no better than scratch (there is no gap to close)."""
     gap = oracle - scratch
-    if any(math.isnan(v) for v in (tst, scratch, oracle)) or gap <= 0:
+    if any(math.isnan(v) for v in (tst, scratch, oracle)) or (gap <= 0 if higher_is_better else gap >= 0):
         return math.nan
     return (tst - scratch) / gap

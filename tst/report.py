@@ -91,7 +91,7 @@ def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
     inits = {r["init"] for r in rows}
     gains = {ref: {m: paired_gain(rows, "tst", ref, m) for m in metrics}
              for ref in ("scratch", "other") if "tst" in inits and ref in inits}
-    closed = {m: gap_closed(vals["tst"][m], vals["scratch"][m], vals["oracle"][m])
+    closed = {m: gap_closed(vals["tst"][m], vals["scratch"][m], vals["oracle"][m], higher_is_better(m))
               for m in metrics} if {"tst", "scratch", "oracle"} <= set(vals) else {}
     text += "\nIn context (chance: a predictor that ignores the image, on the same eval views; oracle: the " \
             "tst encoder with its head trained on labelled views of the test space itself — the ceiling; " \

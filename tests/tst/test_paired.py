@@ -54,3 +54,6 @@ def test_gap_closed():
     assert gap_closed(30.0, 20.0, 40.0) == 0.5
     assert gap_closed(15.0, 20.0, 40.0) == -0.25
     assert math.isnan(gap_closed(30.0, 20.0, 20.0)) and math.isnan(gap_closed(math.nan, 1.0, 2.0))
+    # lower is better (depth AbsRel): scratch 0.30, oracle 0.20, tst 0.25 closes half the gap
+    assert gap_closed(0.25, 0.30, 0.20, higher_is_better=False) == pytest.approx(0.5)
+    assert math.isnan(gap_closed(0.25, 0.20, 0.30, higher_is_better=False))
