@@ -10,7 +10,6 @@ same evaluators as the heads, on the same eval views:
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -20,11 +19,11 @@ from tst.dataset import ShardDataset
 from tst.metrics.captioning import CaptionEvaluator
 from tst.metrics.depth import DepthEvaluator
 from tst.metrics.semseg import SemSegEvaluator
+from tst.shards import read_manifest
 
 
-def _vocabulary(split_dir: Path) -> dict[int, str]:
-    man = json.loads((split_dir / "manifest.json").read_text())
-    return {int(k): v for k, v in man["classes"].items() if int(k) != 0}
+def _vocabulary(manifest: dict) -> dict[int, str]:
+    return {int(k): v for k, v in manifest["classes"].items() if int(k) != 0}
 
 
 def semseg_chance(split_dir: str | Path) -> float:
@@ -35,7 +34,7 @@ def semseg_chance(split_dir: str | Path) -> float:
     counts = np.bincount(np.concatenate([m.ravel() for m in maps]).astype(np.int64))
     counts[0] = 0  # unlabelled is ignored by the metric
     majority = int(counts.argmax())
-    ev = SemSegEvaluator(_vocabulary(split_dir))
+    ev = SemSegEvaluator(_vocabulary(read_manifest(split_dir)))
     ev.process([{"semseg": m} for m in maps], [{"semseg": np.full_like(m, majority)} for m in maps])
     return float(ev.evaluate()["semseg/mIoU"])
 
@@ -65,7 +64,7 @@ def depth_chance(split_dir: str | Path) -> dict[str, float]:
 def chance_levels(split_dir: str | Path, tasks: tuple[str, ...], use_java: bool | None = None) -> dict[str, float]:
     """``{metric key: chance score}`` for the tasks whose members the split holds."""
     split_dir = Path(split_dir)
-    members = set(json.loads((split_dir / "manifest.json").read_text()).get("members", []))
+    members = set(read_manifest(split_dir).get("members", []))
     out: dict[str, float] = {}
     if "semseg" in tasks:
         out["semseg/mIoU"] = semseg_chance(split_dir)
