@@ -20,9 +20,6 @@ import numpy as np
 class PairedGain:
     """``a - b`` over matched (scene, seed) pairs: mean, 95% bootstrap interval, number of pairs."""
 
-    a: str
-    b: str
-    metric: str
     mean: float
     lo: float
     hi: float
@@ -72,10 +69,10 @@ def bootstrap_interval(diffs: np.ndarray, n_boot: int = 10_000, seed: int = 0,
 def paired_gain(rows: list[dict], a: str, b: str, metric: str, n_boot: int = 10_000, seed: int = 0) -> PairedGain:
     pairs = pair_values(rows, a, b, metric)
     if not pairs:
-        return PairedGain(a, b, metric, math.nan, math.nan, math.nan, 0)
+        return PairedGain(math.nan, math.nan, math.nan, 0)
     diffs = np.array([x - y for x, y in pairs], dtype=np.float64)
     lo, hi = bootstrap_interval(diffs, n_boot, seed) if len(diffs) > 1 else (math.nan, math.nan)
-    return PairedGain(a, b, metric, float(diffs.mean()), lo, hi, len(diffs))
+    return PairedGain(float(diffs.mean()), lo, hi, len(diffs))
 
 
 def gap_closed(tst: float, scratch: float, oracle: float, higher_is_better: bool = True) -> float:
