@@ -101,6 +101,7 @@ def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
     if closed:
         text += "| gap closed | " + " | ".join("—" if math.isnan(closed[m]) else f"{closed[m]:.2f}"
                                               for m in metrics) + " |\n"
+    verdict = _verdict(gains, metrics) if gains else None
     if gains:
         text += "\nPaired gain of TST (same space, same seed; mean [95% bootstrap interval] over (space, seed) " \
                 "pairs, * = excludes zero):\n\n| over | " + " | ".join(metrics) + " |\n|" + \
@@ -109,12 +110,12 @@ def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
         lower = [m for m in metrics if not higher_is_better(m)]
         if lower:
             text += f"\nLower is better for {', '.join(lower)}: there a negative tst − baseline is a gain.\n"
-        text += f"\n**{_verdict(gains, metrics)}**\n"
+        text += f"\n**{verdict}**\n"
     data = {"means": vals, "stds": errs, "chance": chance, "gap_closed": closed,
             "gain": {ref: {m: g[m].mean for m in metrics} for ref, g in gains.items()},
             "paired": {ref: {m: {"mean": g[m].mean, "lo": g[m].lo, "hi": g[m].hi, "n": g[m].n} for m in metrics}
                        for ref, g in gains.items()},
-            "verdict": _verdict(gains, metrics) if gains else None, "plot": png.name}
+            "verdict": verdict, "plot": png.name}
     return text + f"\n![gain]({png.name})\n", data
 
 
