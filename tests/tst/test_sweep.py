@@ -71,7 +71,7 @@ def test_unknown_launcher_kind_fails_with_the_choices(tmp_path):
 
 
 TINY = ["resolution=32", "frames.pretrain=8", "frames.eval=4", "frames.external=8", "steps.pretrain=1",
-        "steps.transfer=1", "batch_size.pretrain=2", "batch_size.transfer=2", "grid.tasks=[semseg]",
+        "steps.semseg=1", "steps.det=1", "steps.caption=1", "steps.depth=1", "batch_size.pretrain=2", "batch_size.transfer=2", "batch_size.det=2", "grid.tasks=[semseg]",
         "grid.inits=[scratch,tst]", "grid.seeds=[0]", "grid.external_seeds=[1000]", "jobs=2",
         "grid.transfer_task.semseg=['task.head=linear']"]
 
@@ -103,7 +103,7 @@ def test_sweep_keeps_results_past_a_failed_job_and_reruns_nothing_finished(tmp_p
     # a changed setting is not "finished": the transfer job with more steps must run again
     job = next(j for j in plan_jobs(_grid(cfg), tmp_path) if j.name == "transfer/synth0/tst/mae/semseg/seed0")
     assert is_done(job, tmp_path)
-    cfg2 = compose_config("sweep", [*TINY, objectives, f"out={tmp_path}", "steps.transfer=2"])
+    cfg2 = compose_config("sweep", [*TINY, objectives, f"out={tmp_path}", "steps.semseg=2"])
     job2 = next(j for j in plan_jobs(_grid(cfg2), tmp_path) if j.name == job.name)
     assert not is_done(job2, tmp_path)
 
