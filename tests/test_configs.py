@@ -199,3 +199,33 @@ def test_groups_that_build_an_object_name_it_by_target():
         if "_target_" not in node:
             by_name.add(group)
     assert by_name == {"objective", "task"}
+
+
+@pytest.mark.parametrize("config", ["sweep", "demo"])
+def test_external_spaces_become_consecutive_external_seeds(config):
+    from tst.pipeline import compose_config
+
+    def seeds(*overrides):
+        cfg = compose_config(config, list(overrides))
+        return OmegaConf.to_container(cfg.grid, resolve=True)["external_seeds"]
+
+    assert seeds("external_spaces=5") == [1000, 1001, 1002, 1003, 1004]
+    assert len(seeds()) == 48 and seeds()[-1] == 1047
+    assert seeds("grid.external_seeds=[7,9]") == [7, 9]  # an explicit list still wins
+    with pytest.raises(Exception, match="count must be >= 1"):
+        seeds("external_spaces=0")
+
+
+@pytest.mark.parametrize("config", ["sweep", "demo"])
+def test_each_task_trains_its_own_number_of_head_steps(config, tmp_path):
+    from tst.pipeline import compose_config
+
+    cfg = compose_config(config, ["steps.semseg=7", "steps.det=3", "steps.caption=5", "steps.depth=2",
+                                  "batch_size.det=4", "grid.tasks=[semseg,det,caption,depth]", "grid.inits=[scratch]"])
+    grid = grid_from_config(OmegaConf.to_container(cfg.grid, resolve=True))
+    steps = {}
+    for job in plan_jobs(grid, tmp_path):
+        if job.stage == "transfer":
+            last = {k: v for k, v in (o.split("=", 1) for o in job.overrides)}  # later overrides win, as in Hydra
+            steps[job.params["task"]] = (int(last["steps"]), int(last["batch_size"]))
+    assert steps == {"semseg": (7, 16), "det": (3, 4), "caption": (5, 16), "depth": (2, 16)}
