@@ -77,6 +77,7 @@ class Grid:
     pretrain: tuple[str, ...] = ()
     transfer: tuple[str, ...] = ()
     transfer_task: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    head_steps: Mapping[str, int] = field(default_factory=dict)  # task -> transfer steps (before transfer_task)
     deploy: bool = False  # True: heads are scored by `tst deploy` on the eval split (transfer holds out external views)
     deploy_overrides: tuple[str, ...] = ()
 
@@ -162,7 +163,9 @@ def plan_jobs(grid: Grid, root: Path) -> list[Job]:
                             f"transfer/{cell}/{task}/seed{seed}", "transfer",
                             (f"task={task}", f"data={at(train)}", *(() if deploy else (f"val={at(ev)}",)),
                              f"vocab={at(ev)}", f"init={'scratch' if enc is None else at(enc + '/export')}",
-                             f"model={grid.model}", f"seed={seed}", *grid.transfer, *grid.transfer_task.get(task, ())),
+                             f"model={grid.model}", f"seed={seed}", *grid.transfer,
+                             *((f"steps={grid.head_steps[task]}",) if task in grid.head_steps else ()),
+                             *grid.transfer_task.get(task, ())),
                             deps=deps, params={"scene": j, "init": init, "objective": oname, "task": task,
                                                "seed": seed, "source": source, "scored_by": deploy})))
                     if deploy:
@@ -237,4 +240,5 @@ def grid_from_config(g: Mapping[str, Any]) -> Grid:
                 collect=tuple(g.get("collect") or ()), pretrain=tuple(g.get("pretrain") or ()),
                 transfer=tuple(g.get("transfer") or ()),
                 transfer_task={k: tuple(v or ()) for k, v in (g.get("transfer_task") or {}).items()},
+                head_steps={k: int(v) for k, v in (g.get("head_steps") or {}).items()},
                 deploy=bool(g.get("deploy", False)), deploy_overrides=tuple(g.get("deploy_overrides") or ()))
