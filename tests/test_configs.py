@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from tst.cli import STAGES, config_dir, main
 from tst.models.vit import SIZES
-from tst.pipeline import grid_from_config, plan_jobs
+from tst.pipeline import compose_config, grid_from_config, plan_jobs
 
 CONFIG_DIR = config_dir()
 PRIMARY = sorted(name for name, _ in STAGES.values() if (CONFIG_DIR / f"{name}.yaml").exists())
@@ -203,8 +203,6 @@ def test_groups_that_build_an_object_name_it_by_target():
 
 @pytest.mark.parametrize("config", ["sweep", "demo"])
 def test_external_spaces_become_consecutive_external_seeds(config):
-    from tst.pipeline import compose_config
-
     def seeds(*overrides):
         cfg = compose_config(config, list(overrides))
         return OmegaConf.to_container(cfg.grid, resolve=True)["external_seeds"]
@@ -218,8 +216,6 @@ def test_external_spaces_become_consecutive_external_seeds(config):
 
 @pytest.mark.parametrize("config", ["sweep", "demo"])
 def test_each_task_trains_its_own_number_of_head_steps(config, tmp_path):
-    from tst.pipeline import compose_config
-
     cfg = compose_config(config, ["steps.semseg=7", "steps.det=3", "steps.caption=5", "steps.depth=2",
                                   "batch_size.det=4", "grid.tasks=[semseg,det,caption,depth]", "grid.inits=[scratch]",
                                   "grid.transfer_task.semseg=['task.head=linear']"])  # replacing a task's extras keeps its steps

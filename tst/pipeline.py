@@ -93,6 +93,9 @@ class Grid:
         bad = sorted(set(self.tasks) - set(TASK_KEYS))
         if bad:
             raise ValueError(f"tasks: {bad} unknown; choose from {list(TASK_KEYS)}")
+        bad = sorted(set(self.head_steps) - set(TASK_KEYS))
+        if bad:  # a misspelt task would silently train with transfer.yaml's default steps
+            raise ValueError(f"head_steps: {bad} are not tasks; key them by {list(TASK_KEYS)}")
         clash = sorted(set(self.scenes) & set(self.external_seeds))
         if clash:
             raise ValueError(f"scenes {clash} are also in external_seeds: external data must come from other spaces")

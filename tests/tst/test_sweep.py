@@ -59,6 +59,7 @@ def test_oracle_trains_on_labelled_views_of_the_test_space_from_the_tst_encoder(
     ({"inits": ("other5",)}, "needs 5 external spaces"),
     ({"scenes": (1000,)}, "also in external_seeds"),
     ({"tasks": ("pose",)}, r"tasks: \['pose'\] unknown"),  # depth is a task now (tst.tasks)
+    ({"head_steps": {"segsem": 5}}, r"head_steps: \['segsem'\] are not tasks"),  # would train at the default steps
 ])
 def test_bad_grid_fails_early(kwargs, match):
     with pytest.raises(ValueError, match=match):
