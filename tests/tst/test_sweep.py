@@ -73,7 +73,7 @@ def test_unknown_launcher_kind_fails_with_the_choices(tmp_path):
 
 TINY = ["resolution=32", "frames.pretrain=8", "frames.eval=4", "frames.external=8", "steps.pretrain=1",
         "steps.semseg=1", "steps.det=1", "steps.caption=1", "steps.depth=1", "batch_size.pretrain=2", "batch_size.transfer=2", "batch_size.det=2", "grid.tasks=[semseg]",
-        "grid.inits=[scratch,tst]", "grid.seeds=[0]", "grid.external_seeds=[1000]", "jobs=2",
+        "grid.inits=[scratch,tst]", "grid.seeds=[0]", "grid.model=tst_vit_test", "grid.external_seeds=[1000]", "jobs=2",
         "grid.transfer_task.semseg=['task.head=linear']"]
 
 
