@@ -103,8 +103,8 @@ def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
                                               for m in metrics) + " |\n"
     verdict = _verdict(gains, metrics) if gains else None
     if gains:
-        text += "\nPaired gain of TST (same space, same seed; mean [95% bootstrap interval] over (space, seed) " \
-                "pairs, * = excludes zero):\n\n| over | " + " | ".join(metrics) + " |\n|" + \
+        text += "\nPaired gain of TST (same space, same seed; mean [95% interval, the wider of a bootstrap and " \
+                "Student's t] over (space, seed) pairs, * = excludes zero):\n\n| over | " + " | ".join(metrics) + " |\n|" + \
                 "---|" * (len(metrics) + 1) + "\n" + "".join(
                     f"| {ref} | " + " | ".join(g[m].text() for m in metrics) + " |\n" for ref, g in gains.items())
         lower = [m for m in metrics if not higher_is_better(m)]

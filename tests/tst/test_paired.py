@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tst.paired import bootstrap_interval, gap_closed, pair_values, paired_gain
+from tst.paired import bootstrap_interval, gap_closed, pair_values, paired_gain, t_interval
 
 
 def _row(init, scene, seed, v, status="ok", metric="semseg/mIoU"):
@@ -40,6 +40,19 @@ def test_bootstrap_interval_is_deterministic_and_brackets_the_mean():
     assert (lo, hi) == bootstrap_interval(d, seed=3)
     assert 1.0 <= lo < 2.5 < hi <= 4.0
     assert bootstrap_interval(np.array([5.0, 5.0]))[0] == 5.0
+
+
+def test_three_positive_pairs_are_not_a_gain_when_they_scatter():
+    # the gain grid at tst_vit_cpu, 3 spaces x 1 seed: the bootstrap alone returns the pairs' range and
+    # "excludes zero"; Student's t with 2 degrees of freedom does not, and the wider interval is stated
+    pairs = [(30.48, 30.08), (32.14, 28.26), (33.13, 32.81)]
+    rows = [r for i, (t, s) in enumerate(pairs) for r in (_row("tst", i, 0, t), _row("scratch", i, 0, s))]
+    d = np.array([t - s for t, s in pairs])
+    assert bootstrap_interval(d)[0] > 0  # the artefact this guards against
+    lo, hi = t_interval(d)
+    assert lo == pytest.approx(1.5333 - 4.3027 * d.std(ddof=1) / 3 ** 0.5, abs=1e-3) and lo < -3.0
+    g = paired_gain(rows, "tst", "scratch", "semseg/mIoU")
+    assert (g.lo, g.hi) == pytest.approx((lo, hi)) and not g.significant and not g.text().endswith("*")
 
 
 def test_single_pair_has_no_interval_and_two_objectives_are_refused():
