@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,15 +40,30 @@ class Outcome:
     error: str = ""
 
 
-def _argv(job: Job, root: Path, replace_changed: bool) -> list[str]:
+def _argv(job: Job, root: Path, replace_changed: bool, stale: bool = False) -> list[str]:
     """A directory holding this job's config is continued (an interrupted run); one holding another
     config (the grid's steps changed, or a new tst version added keys) is replaced when
-    ``replace_changed``, else the stage refuses it naming the keys that differ."""
+    ``replace_changed``, else the stage refuses it naming the keys that differ. A ``stale`` one (made
+    from upstream outputs that have since been replaced) is always replaced."""
     if not (job.out(root) / "config.yaml").is_file():
         return job.argv(root)
+    if stale:
+        return [*job.argv(root), "overwrite=true"]
     if same_config(job, root) is not None:
         return [*job.argv(root), "resume=true"]
     return [*job.argv(root), "overwrite=true" if replace_changed else "resume=true"]
+
+
+def stale(job: Job, by_name: Mapping[str, Job], root: Path) -> bool:
+    """True when a dependency finished after this job did (make's rule). Why: a job's own config can be
+    unchanged while its inputs are not — a deploy job after its heads were retrained with new det
+    settings kept scoring the old heads."""
+    mine = job.out(root) / "metrics.json"
+    if not mine.is_file():
+        return False
+    t = mine.stat().st_mtime_ns
+    ups = (by_name[d].out(root) / "metrics.json" for d in job.deps if d in by_name)
+    return any(p.is_file() and p.stat().st_mtime_ns > t for p in ups)
 
 
 def _log_path(job: Job, root: Path) -> Path:
@@ -145,10 +160,14 @@ def execute(jobs: list[Job], root: Path, launch: Launch, parallel: int = 1,
         echo = say
     running: dict[Future, tuple[Job, float]] = {}
     unfinished: set[str] = set()  # checked once: not finished by an earlier run
+    by_name = {j.name: j for j in jobs}
 
     def start(pool: ThreadPoolExecutor, job: Job) -> None:
-        echo(f"[{len(outcomes) + len(running) + 1}/{total}] {job.stage} {job.name} ...")
-        running[pool.submit(launch, job, _argv(job, root, replace_changed), _log_path(job, root))] = (job, time.perf_counter())
+        old = stale(job, by_name, root)
+        echo(f"[{len(outcomes) + len(running) + 1}/{total}] {job.stage} {job.name} ..."
+             + (" (an upstream run is newer: replacing it)" if old else ""))
+        running[pool.submit(launch, job, _argv(job, root, replace_changed, old), _log_path(job, root))] = (
+            job, time.perf_counter())
 
     with ThreadPoolExecutor(max(1, parallel)) as pool:
         while pending or running:
@@ -158,7 +177,7 @@ def execute(jobs: list[Job], root: Path, launch: Launch, parallel: int = 1,
                 if bad:
                     outcomes[job.name] = Outcome("blocked", error=f"needs {bad[0]}, which did not finish")
                     echo(f"    {job.name}: blocked ({bad[0]} did not finish)")
-                elif ready and job.name not in unfinished and is_done(job, root):
+                elif ready and job.name not in unfinished and is_done(job, root) and not stale(job, by_name, root):
                     outcomes[job.name] = Outcome("done")
                     echo(f"    {job.name}: finished by an earlier run, skipped")
                 elif ready and len(running) < max(1, parallel):

@@ -2,6 +2,7 @@
 job (kept out of the others' results, marked in the table) and a re-run that executes nothing new."""
 
 import json
+import os
 
 import pytest
 from omegaconf import OmegaConf
@@ -107,6 +108,17 @@ def test_sweep_keeps_results_past_a_failed_job_and_reruns_nothing_finished(tmp_p
     cfg2 = compose_config("sweep", [*TINY, objectives, f"out={tmp_path}", "steps.semseg=2"])
     job2 = next(j for j in plan_jobs(_grid(cfg2), tmp_path) if j.name == job.name)
     assert not is_done(job2, tmp_path)
+
+    # an upstream run newer than a finished job makes it stale (make's rule): only the tst transfer,
+    # whose pretraining "re-ran", runs again, replacing its old result
+    pre = tmp_path / "pretrain/synth0/mae/seed0/metrics.json"
+    later = (ok_run / "metrics.json").stat().st_mtime + 1.0
+    os.utime(pre, (later, later))
+    capsys.readouterr()
+    third = run(cfg)
+    assert (third["sweep/ok"], third["sweep/done"], third["sweep/failed"]) == (1, 5, 1)
+    assert "transfer transfer/synth0/tst/mae/semseg/seed0 ... (an upstream run is newer" in capsys.readouterr().out
+    assert (ok_run / "metrics.json").stat().st_mtime_ns > stamp and (ok_run / "metrics.json").stat().st_mtime > later
 
 
 def _grid(cfg):
