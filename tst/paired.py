@@ -1,9 +1,9 @@
-"""Paired gains with a bootstrap interval, and how much of the oracle gap an init closes.
+"""Paired gains with a 95% interval (bootstrap or Student's t, the wider), and how much of the oracle gap an init closes.
 
 Why paired: scenes differ far more than inits do (one apartment is simply harder than another), so
 comparing the means of two inits drowns the gain in scene and seed spread. Differencing within a
-(scene, seed) pair — same test space, same transfer seed, same labelled views — removes both, and a
-bootstrap over those pairs gives the 95% interval the report states. Deterministic for a given
+(scene, seed) pair — same test space, same transfer seed, same labelled views — removes both, and an
+interval over those pairs (below) is what the report states. Deterministic for a given
 ``seed`` so that a re-rendered report prints the same interval.
 
 Why not the bootstrap alone: a percentile bootstrap over few pairs is far too narrow — over 3 pairs it

@@ -40,14 +40,14 @@ class Outcome:
     error: str = ""
 
 
-def _argv(job: Job, root: Path, replace_changed: bool, stale: bool = False) -> list[str]:
+def _argv(job: Job, root: Path, replace_changed: bool, inputs_newer: bool = False) -> list[str]:
     """A directory holding this job's config is continued (an interrupted run); one holding another
     config (the grid's steps changed, or a new tst version added keys) is replaced when
-    ``replace_changed``, else the stage refuses it naming the keys that differ. A ``stale`` one (made
-    from upstream outputs that have since been replaced) is always replaced."""
+    ``replace_changed``, else the stage refuses it naming the keys that differ. One made from upstream
+    outputs that have since been replaced (``inputs_newer``, see ``stale``) is always replaced."""
     if not (job.out(root) / "config.yaml").is_file():
         return job.argv(root)
-    if stale:
+    if inputs_newer:
         return [*job.argv(root), "overwrite=true"]
     if same_config(job, root) is not None:
         return [*job.argv(root), "resume=true"]
