@@ -42,6 +42,7 @@ from tst.transfer.class_map import map_classes
 from tst.transfer.evaluation import evaluate_loop
 from tst.transfer.external import open_external, read_vocabulary
 from tst.transfer.lr_decay import freeze, param_groups
+from tst.transfer.self_train import check_self_train, self_train
 from tst.transfer.tasks import TASKS, Task, TaskSpec, task_class
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def check_config(cfg: DictConfig) -> None:
         bad("val_fraction", cfg.val_fraction, "hold out a fraction in (0, 1), or give val=<split dir>")
     if not cfg.data:
         bad("data", cfg.data, "give the external labelled split directory written by `tst collect split=external`")
+    check_self_train(cfg)
 
 
 def build_encoder(cfg: DictConfig) -> tuple[torch.nn.Module, dict]:
@@ -176,7 +178,8 @@ class _Data:
 
 def run(cfg: DictConfig) -> dict:
     check_config(cfg)
-    rd = open_run_dir(cfg, may_differ=("steps", "workers"))
+    # self_train runs after the external steps from their checkpoint: changing it keeps those steps valid
+    rd = open_run_dir(cfg, may_differ=("steps", "workers", "self_train"))
     run_path, ckpt_path = rd.path, rd.path / "ckpt.pt"
     device = resolve_device(cfg.device)
     torch.manual_seed(int(cfg.seed))
@@ -200,12 +203,14 @@ def run(cfg: DictConfig) -> dict:
         logger.drop_after(step)  # the steps after the checkpoint run again: log them once
         step, last, rates = _train(cfg, task, model, encoder, optimizer, schedule, d, step, device, checkpoint,
                                    ckpt_path, logger, show)
+        adapted = self_train(cfg, task, model, encoder, device, show) if (cfg.get("self_train") or {}).get("data") \
+            else {}
         metrics, eval_rate = evaluate(task, model, d.val, d.val_idx, int(cfg.eval_batch_size), device,
                                       run_path / "predictions", cfg.get("workers", "auto"), show)
         logger.log_images({"transfer/predictions": run_path / "preview.png"}, step=step)
         checkpoint(rd.file("head.pt"), step, with_optimizer=False)
         metrics.update({"transfer/steps": step, "transfer/unmapped_classes": len(d.unmapped),
-                        "transfer/eval_images_per_s": round(eval_rate, 2)})
+                        "transfer/eval_images_per_s": round(eval_rate, 2), **adapted})
         if rates:
             metrics["transfer/train_samples_per_s"] = round(sorted(rates)[len(rates) // 2], 2)
         if not math.isnan(last):

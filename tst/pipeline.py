@@ -29,6 +29,10 @@ from tst.rundir import VOLATILE_KEYS, config_diff
 from tst.tasks import DEFAULT_TASKS, TASKS
 
 TASK_KEYS = {name: t.required for name, t in TASKS.items()}  # what a finished transfer of each task reports
+SELF_TRAIN_TASKS = ("semseg",)  # the tasks transfer's self_train supports (tst.transfer.self_train.TASKS)
+# config keys a stage takes on by resuming a finished run (its earlier phases stay valid): transfer's
+# self_train starts from the checkpoint the external steps left
+EXTENDS = {"transfer": ("self_train",)}
 _INIT = re.compile(r"^(scratch|tst|oracle|other|other(?P<k>\d+)|space(?P<i>\d+))$")
 ORACLE_POSE_SEED = 7919  # collect seed of the oracle's labelled test-space views (the eval views use the sweep's)
 
@@ -80,6 +84,9 @@ class Grid:
     head_steps: Mapping[str, int] = field(default_factory=dict)  # task -> transfer steps (before transfer_task)
     deploy: bool = False  # True: heads are scored by `tst deploy` on the eval split (transfer holds out external views)
     deploy_overrides: tuple[str, ...] = ()
+    # task -> transfer overrides of the TST head's self-training on the test space's pretraining views
+    # (transfer ``self_train``); tasks not listed, and every other init, train on the external set only
+    self_train: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for init in self.inits:
@@ -93,6 +100,9 @@ class Grid:
         bad = sorted(set(self.tasks) - set(TASK_KEYS))
         if bad:
             raise ValueError(f"tasks: {bad} unknown; choose from {list(TASK_KEYS)}")
+        bad = sorted(set(self.self_train) - set(SELF_TRAIN_TASKS))
+        if bad:
+            raise ValueError(f"self_train: {bad} cannot self-train; tasks that can: {list(SELF_TRAIN_TASKS)}")
         bad = sorted(set(self.head_steps) - set(TASK_KEYS))
         if bad:  # a misspelt task would silently train with transfer.yaml's default steps
             raise ValueError(f"head_steps: {bad} are not tasks; key them by {list(TASK_KEYS)}")
@@ -162,13 +172,17 @@ def plan_jobs(grid: Grid, root: Path) -> list[Job]:
                     train = labelled if init == "oracle" else external
                     for task in grid.tasks:
                         deps = (train, ev) + ((enc,) if enc else ())
+                        adapt: tuple[str, ...] = ()
+                        if init == "tst" and task in grid.self_train:  # the space's unlabelled views, fused
+                            views = source_data(source)
+                            deps, adapt = deps + (views,), (f"self_train.data={at(views)}", *grid.self_train[task])
                         heads.append(add(Job(
                             f"transfer/{cell}/{task}/seed{seed}", "transfer",
                             (f"task={task}", f"data={at(train)}", *(() if deploy else (f"val={at(ev)}",)),
                              f"vocab={at(ev)}", f"init={'scratch' if enc is None else at(enc + '/export')}",
                              f"model={grid.model}", f"seed={seed}", *grid.transfer,
                              *((f"steps={grid.head_steps[task]}",) if task in grid.head_steps else ()),
-                             *grid.transfer_task.get(task, ())),
+                             *grid.transfer_task.get(task, ()), *adapt),
                             deps=deps, params={"scene": j, "init": init, "objective": oname, "task": task,
                                                "seed": seed, "source": source, "scored_by": deploy})))
                     if deploy:
@@ -198,13 +212,16 @@ def _complete(stage: str, path: Path, metrics: dict, cfg: dict) -> bool:
         return bool(man.get("complete")) and "content_hash" in man
     if stage == "pretrain":
         return metrics.get("pretrain/steps") == cfg["steps"] and (path / "export").is_dir()
-    if stage == "transfer":
-        return metrics.get("transfer/steps") == cfg["steps"] and (path / "head.pt").is_file()
+    if stage == "transfer":  # with self_train, the metrics of the run before it was added are not enough
+        adapted = not (cfg.get("self_train") or {}).get("data") or \
+            metrics.get("self_train/steps") == cfg["self_train"]["steps"]
+        return metrics.get("transfer/steps") == cfg["steps"] and adapted and (path / "head.pt").is_file()
     return bool(metrics)
 
 
-def same_config(job: Job, root: Path) -> dict | None:
-    """The job's resolved config when its run directory holds a run of exactly that config, else None."""
+def _configs(job: Job, root: Path) -> tuple[dict, dict] | None:
+    """(the run directory's config, the job's resolved config) without volatile keys; None when the directory
+    holds no config or the job's overrides no longer compose."""
     from omegaconf import OmegaConf
 
     f = job.out(root) / "config.yaml"
@@ -216,7 +233,24 @@ def same_config(job: Job, root: Path) -> dict | None:
     except Exception:  # an override that no longer composes: not this run
         return None
     strip = lambda d: {k: v for k, v in d.items() if k not in VOLATILE_KEYS}  # noqa: E731
-    return None if config_diff(strip(old), strip(new)) else new
+    return strip(old), new
+
+
+def same_config(job: Job, root: Path) -> dict | None:
+    """The job's resolved config when its run directory holds a run of exactly that config, else None."""
+    pair = _configs(job, root)
+    return None if pair is None or config_diff(pair[0], {k: v for k, v in pair[1].items()
+                                                          if k not in VOLATILE_KEYS}) else pair[1]
+
+
+def extends_run(job: Job, root: Path) -> bool:
+    """True when the job differs from the run in its directory only in keys that stage adds by resuming
+    (``EXTENDS``): the run's finished phases stay valid and are continued, not trained again."""
+    pair = _configs(job, root)
+    if pair is None:
+        return False
+    diff = config_diff(pair[0], {k: v for k, v in pair[1].items() if k not in VOLATILE_KEYS})
+    return bool(diff) and all(k.split(".")[0] in EXTENDS.get(job.stage, ()) for k in diff)
 
 
 def is_done(job: Job, root: Path) -> bool:
@@ -244,4 +278,5 @@ def grid_from_config(g: Mapping[str, Any]) -> Grid:
                 transfer=tuple(g.get("transfer") or ()),
                 transfer_task={k: tuple(v or ()) for k, v in (g.get("transfer_task") or {}).items()},
                 head_steps={k: int(v) for k, v in (g.get("head_steps") or {}).items()},
-                deploy=bool(g.get("deploy", False)), deploy_overrides=tuple(g.get("deploy_overrides") or ()))
+                deploy=bool(g.get("deploy", False)), deploy_overrides=tuple(g.get("deploy_overrides") or ()),
+                self_train={k: tuple(v or ()) for k, v in (g.get("self_train") or {}).items()})

@@ -10,7 +10,7 @@ from tst.demo import main, run
 from tst.pipeline import compose_config
 
 TINY = ["resolution=32", "frames.pretrain=8", "frames.eval=4", "frames.external=8", "steps.pretrain=1",
-        "steps.semseg=1", "steps.det=1", "steps.caption=1", "steps.depth=1", "batch_size.pretrain=2", "batch_size.transfer=2", "batch_size.det=2", "grid.external_seeds=[1000]"]
+        "steps.semseg=1", "steps.self_train=1", "steps.det=1", "steps.caption=1", "steps.depth=1", "batch_size.pretrain=2", "batch_size.transfer=2", "batch_size.det=2", "grid.external_seeds=[1000]"]
 METRICS = ("semseg/mIoU", "det/AP", "det/AP50", "caption/CIDEr", "depth/AbsRel", "depth/RMSE", "depth/delta1")
 
 

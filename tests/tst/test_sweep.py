@@ -61,10 +61,35 @@ def test_oracle_trains_on_labelled_views_of_the_test_space_from_the_tst_encoder(
     ({"scenes": (1000,)}, "also in external_seeds"),
     ({"tasks": ("pose",)}, r"tasks: \['pose'\] unknown"),  # depth is a task now (tst.tasks)
     ({"head_steps": {"segsem": 5}}, r"head_steps: \['segsem'\] are not tasks"),  # would train at the default steps
+    ({"self_train": {"det": ()}}, r"self_train: \['det'\] cannot self-train; tasks that can: \['semseg'\]"),
 ])
 def test_bad_grid_fails_early(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Grid(**kwargs)
+
+
+def test_only_the_tst_head_self_trains_on_its_own_space_views(tmp_path):
+    grid = Grid(scenes=(3,), inits=("tst", "scratch", "other", "oracle"), tasks=("semseg", "det"),
+                self_train={"semseg": ("self_train.steps=7",)})
+    jobs = {j.name: j for j in plan_jobs(grid, tmp_path)}
+    tst = jobs["transfer/synth3/tst/multimae/semseg/seed0"]
+    assert f"self_train.data={tmp_path}/data/synth3/pretrain" in tst.overrides and "self_train.steps=7" in tst.overrides
+    assert "data/synth3/pretrain" in tst.deps
+    others = [j for n, j in jobs.items() if j.stage == "transfer" and n != tst.name]
+    assert len(others) == 7 and not any(o.startswith("self_train") for j in others for o in j.overrides)
+
+
+@pytest.mark.slow
+def test_adding_self_train_extends_the_finished_tst_head_only(tmp_path, capsys):
+    first = run(compose_config("sweep", [*TINY, f"out={tmp_path}", "grid.self_train={}"]))
+    assert first["sweep/failed"] == 0
+    tst_run = tmp_path / "transfer/synth0/tst/multimae/semseg/seed0"
+    capsys.readouterr()
+    again = run(compose_config("sweep", [*TINY, f"out={tmp_path}", "grid.self_train={semseg:['self_train.steps=2']}"]))
+    assert (again["sweep/ok"], again["sweep/failed"]) == (1, 0)  # the scratch head and every upstream job: done
+    log = (tmp_path / "logs" / "transfer__synth0__tst__multimae__semseg__seed0.log").read_text()
+    assert "self_train step" in log and "step      1 |" not in log  # continued from its checkpoint, not retrained
+    assert json.loads((tst_run / "metrics.json").read_text())["self_train/steps"] == 2
 
 
 def test_unknown_launcher_kind_fails_with_the_choices(tmp_path):
@@ -73,7 +98,7 @@ def test_unknown_launcher_kind_fails_with_the_choices(tmp_path):
 
 
 TINY = ["resolution=32", "frames.pretrain=8", "frames.eval=4", "frames.external=8", "steps.pretrain=1",
-        "steps.semseg=1", "steps.det=1", "steps.caption=1", "steps.depth=1", "batch_size.pretrain=2", "batch_size.transfer=2", "batch_size.det=2", "grid.tasks=[semseg]",
+        "steps.semseg=1", "steps.self_train=1", "steps.det=1", "steps.caption=1", "steps.depth=1", "batch_size.pretrain=2", "batch_size.transfer=2", "batch_size.det=2", "grid.tasks=[semseg]",
         "grid.inits=[scratch,tst]", "grid.seeds=[0]", "grid.model=tst_vit_test", "grid.external_seeds=[1000]", "jobs=2",
         "grid.transfer_task.semseg=['task.head=linear']"]
 

@@ -70,8 +70,13 @@ class SemSegTask(Task):
         return torch.where(ok, lut[torch.where(ok, y, 0)], -1)  # [B, H, W] channel or -1
 
     def loss(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        logits = model(batch["rgb"])  # [B, K, H, W]
-        target = self._targets(self.labels(batch).to(logits.device))  # [B, H, W]
+        return self.loss_in_vocab(model, batch["rgb"], self.labels(batch))
+
+    def loss_in_vocab(self, model: nn.Module, rgb: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Cross-entropy against class ids [B, H, W] already in the head's vocabulary (0 = ignored): the
+        external labels after ``labels``, or self-training's fused labels (``tst.transfer.self_train``)."""
+        logits = model(rgb)  # [B, K, H, W]
+        target = self._targets(y.to(logits.device))  # [B, H, W]
         if not bool((target >= 0).any()):  # a batch without labelled pixels teaches nothing
             return {"loss": logits.sum() * 0.0}
         return {"loss": F.cross_entropy(logits, target, ignore_index=-1)}

@@ -1,0 +1,156 @@
+"""Test-space training of a semseg head: finetune it on its own predictions, fused in 3-D over the space.
+
+    tst transfer task=semseg … self_train.data=<the test space's unlabelled split> self_train.steps=400
+
+Why: after training on external labelled spaces, the head is right about a surface in most views of
+the test space and wrong in some. The unlabelled views the collector rendered for pretraining carry
+depth and pose, so their predictions can be fused per voxel (``tst.transfer.space_fusion``) and
+every view relabelled with the majority of its surfaces. Training on those labels moves the head
+towards the space's consistent answer; it then needs only RGB at deployment. No test-space label is
+read: the eval split stays held out, and the views used here are the pretraining views.
+
+The phase runs after the external steps, from the head they left (whose ``ckpt.pt`` a resumed run
+reloads), and is repeated whole if interrupted (a few minutes on CPU). It is deterministic: the batch
+order and flips come from ``seed``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+
+from tst.dataset import ShardDataset
+from tst.modalities import decode_depth
+from tst.progress import bar, say
+from tst.schedule import lr_at
+from tst.transfer.lr_decay import param_groups
+from tst.transfer.space_fusion import VoxelVotes
+
+TASKS = ("semseg",)  # the tasks whose predictions fuse per voxel (class ids per pixel)
+
+
+def check_self_train(cfg: DictConfig) -> None:
+    """Fail before any training when ``self_train`` cannot run (which key, why, the fix)."""
+    st = cfg.get("self_train") or {}
+    if not st.get("data"):
+        return
+    if cfg.task.name not in TASKS:
+        raise ValueError(f"self_train.data is set but task={cfg.task.name}: self-training fuses per-pixel classes "
+                         f"and supports {list(TASKS)}; drop self_train.data for this task")
+    if int(st.get("steps", 0)) < 1:
+        raise ValueError(f"self_train.steps must be >= 1 when self_train.data is set, got {st.get('steps')}")
+    if not float(st.get("voxel", 0)) > 0:
+        raise ValueError(f"self_train.voxel is the voxel side in metres and must be > 0, got {st.get('voxel')}")
+
+
+def _views(split: str) -> tuple[np.ndarray, list[np.ndarray], list[dict]]:
+    """rgb uint8 [N, H, W, 3], depth in metres per view, and each view's meta (intrinsics, cam_to_world)."""
+    ds = ShardDataset(split, ("rgb", "depth"), stored=True)  # rgb uint8 [3, H, W], depth uint16 mm [1, H, W]
+    rgb, depth, meta = [], [], []
+    for i in range(len(ds)):
+        s = ds[i]
+        m = s.get("meta") or {}
+        if "intrinsics" not in m or "cam_to_world" not in m:
+            raise ValueError(f"self_train.data={split}: sample {i} has no intrinsics / cam_to_world in its meta.json; "
+                             f"self-training needs posed views (a split written by `tst collect`)")
+        rgb.append(s["rgb"].permute(1, 2, 0).numpy())
+        depth.append(decode_depth(s["depth"][0].numpy()))
+        meta.append(m)
+    return np.stack(rgb), depth, meta
+
+
+def _to_input(rgb: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
+    """uint8 [B, H, W, 3] -> float [B, 3, size, size] in [0, 1] (bilinear when the views are another size)."""
+    x = torch.from_numpy(rgb).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+    return x if x.shape[-2:] == (size, size) else F.interpolate(x, size=(size, size), mode="bilinear",
+                                                                  align_corners=False)
+
+
+@torch.no_grad()
+def _predict(task, model, rgb: np.ndarray, size: int, batch_size: int, device: torch.device) -> np.ndarray:
+    """The head's class ids [N, H, W] at the views' own size."""
+    model.eval()
+    out = []
+    for i in range(0, len(rgb), batch_size):
+        x = _to_input(rgb[i:i + batch_size], size, device)
+        pred = [o["semseg"] for o in task.predict(model, {"rgb": x})]  # [size, size] class ids each
+        p = torch.stack(pred)[:, None].float()
+        if p.shape[-2:] != rgb.shape[1:3]:
+            p = F.interpolate(p, size=rgb.shape[1:3], mode="nearest")
+        out.append(p[:, 0].long().cpu().numpy())
+    return np.concatenate(out)
+
+
+def fused_labels(task, model, split: str, voxel: float, min_votes: int, size: int, batch_size: int,
+                 device: torch.device) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """rgb [N, H, W, 3], fused labels [N, H, W] (0 = none) and statistics of the fusion."""
+    rgb, depth, meta = _views(split)
+    pred = _predict(task, model, rgb, size, batch_size, device)
+    votes = VoxelVotes(int(task.ids.max()) + 1, voxel)
+    for p, d, m in zip(pred, depth, meta):
+        votes.add(p, d, m["intrinsics"], np.asarray(m["cam_to_world"]))
+    votes.finish()
+    labels = np.stack([votes.labels(d, m["intrinsics"], np.asarray(m["cam_to_world"]), min_votes)
+                       for d, m in zip(depth, meta)])
+    have = labels > 0
+    stats = {"self_train/views": len(rgb), "self_train/voxels": len(votes.keys),
+             "self_train/labelled_fraction": round(float(have.mean()), 4),
+             # the share of labelled pixels the fusion relabels: 0 would mean it teaches the head nothing new
+             "self_train/relabelled": round(float((labels != pred)[have].mean()) if have.any() else 0.0, 4)}
+    return rgb, labels, stats
+
+
+def self_train(cfg: DictConfig, task, model: torch.nn.Module, encoder: torch.nn.Module, device: torch.device,
+               show: bool = True) -> dict[str, Any]:
+    """Train ``model`` on the fused labels of ``cfg.self_train.data`` for ``cfg.self_train.steps``; its metrics."""
+    st, t0 = cfg.self_train, time.perf_counter()
+    size, bs = int(cfg.image_size), int(st.get("batch_size") or cfg.batch_size)
+    rgb, labels, stats = fused_labels(task, model, str(st.data), float(st.voxel), int(st.min_votes), size,
+                                      int(cfg.eval_batch_size), device)
+    say(f"self_train: {stats['self_train/views']} views of {st.data} fused into {stats['self_train/voxels']} voxels of "
+        f"{float(st.voxel):g} m; {100 * stats['self_train/relabelled']:.1f}% of the labelled pixels differ from "
+        f"the head's own predictions")
+    probe = cfg.protocol == "probe"  # the encoder stays frozen as it was (lr_decay.freeze)
+    groups = param_groups(model, encoder, float(st.lr), float(cfg.weight_decay),
+                          1.0 if probe else float(cfg.layer_decay))
+    optimizer = torch.optim.AdamW(groups, betas=tuple(cfg.betas))
+    schedule = dict(lr=float(st.lr), warmup=int(st.get("warmup", 0)), steps=int(st.steps), min_lr=float(cfg.min_lr))
+    gen = torch.Generator().manual_seed(int(cfg.seed))
+    y_all = torch.from_numpy(labels)
+    last = float("nan")
+    pbar = bar(total=int(st.steps), desc="self_train semseg", unit="step", enabled=show)
+    for step in range(int(st.steps)):
+        lr = lr_at(step, **schedule)
+        for g in optimizer.param_groups:
+            g["lr"] = lr * g["lr_scale"]
+        idx = torch.randint(0, len(rgb), (bs,), generator=gen)
+        flip = torch.rand(bs, generator=gen) < 0.5
+        x = _to_input(rgb[idx.numpy()], size, device)
+        y = y_all[idx].to(device)
+        if y.shape[-2:] != (size, size):
+            y = F.interpolate(y[:, None].float(), size=(size, size), mode="nearest")[:, 0].long()
+        x[flip], y[flip] = x[flip].flip(-1), y[flip].flip(-1)
+        model.train()
+        if probe:
+            encoder.eval()
+        loss = task.loss_in_vocab(model, x, y)["loss"]
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"self_train: non-finite loss at step {step + 1}; lower self_train.lr")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg.grad_clip))
+        optimizer.step()
+        last = loss.item()
+        pbar.set_postfix(loss=f"{last:.4f}", refresh=False)
+        pbar.update(1)
+        if (step + 1) % int(cfg.log_every) == 0 or step + 1 == int(st.steps):
+            say(f"self_train step {step + 1:6d} | loss {last:.4f} | lr {lr:.2e}")
+    pbar.close()
+    return {**stats, "self_train/steps": int(st.steps), "self_train/loss": last,
+            "self_train/seconds": round(time.perf_counter() - t0, 1)}
