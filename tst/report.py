@@ -80,6 +80,13 @@ def _verdict(gains: dict[str, dict[str, PairedGain]], metrics: list[str]) -> str
     return f"Specialization did not clearly pay on {m}: an interval includes zero ({detail})."
 
 
+def _self_trained(root: Path) -> list[str]:
+    """The tasks whose tst head self-trained on the test space (the sweep's ``grid.self_train``)."""
+    f = root / "config.yaml"
+    grid = ((yaml.safe_load(f.read_text()) or {}).get("grid") or {}) if f.is_file() else {}
+    return sorted(grid.get("self_train") or {})
+
+
 def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
     metrics = _used(rows)
     summary = summarize(rows, ("init",), metrics)
@@ -88,6 +95,11 @@ def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
     png = bar_plot(vals, root / "gain.png", errors=errs, title="specialization gain: init per task (dashed: chance)",
                    reference=chance)
     text = markdown(summary, ("init",), metrics)
+    adapted = [t for t in _self_trained(root) if any(m.startswith(f"{t}/") for m in metrics)]
+    if adapted:
+        text += (f"\ntst = the encoder pretrained on the test space, and its {', '.join(adapted)} head then "
+                 f"self-trained on its own predictions over the space's unlabelled pretraining views, fused per "
+                 f"voxel in 3-D (no test-space label is read); scratch and other never see the test space.\n")
     inits = {r["init"] for r in rows}
     gains = {ref: {m: paired_gain(rows, "tst", ref, m) for m in metrics}
              for ref in ("scratch", "other") if "tst" in inits and ref in inits}
@@ -115,7 +127,7 @@ def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
             "gain": {ref: {m: g[m].mean for m in metrics} for ref, g in gains.items()},
             "paired": {ref: {m: {"mean": g[m].mean, "lo": g[m].lo, "hi": g[m].hi, "n": g[m].n} for m in metrics}
                        for ref, g in gains.items()},
-            "verdict": verdict, "plot": png.name}
+            "verdict": verdict, "plot": png.name, "self_trained": adapted}
     return text + f"\n![gain]({png.name})\n", data
 
 

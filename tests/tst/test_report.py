@@ -51,6 +51,17 @@ def test_gain_report_puts_numbers_in_context(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "| oracle | 49.33 ± 3.06 |" in md and "| gap closed | 0.03 |" in md
     assert "| chance | — |" in md  # no eval split under data/ in this directory: nothing to score chance on
+    assert "self-trained" not in md and data["self_trained"] == []
+
+
+def test_gain_report_says_which_tst_heads_self_trained(tmp_path):
+    (tmp_path / "config.yaml").write_text("analysis: gain\ngrid:\n  self_train:\n    semseg: [self_train.steps=4]\n")
+    for seed in (0, 1):
+        _run(tmp_path, 0, "tst", "multimae", "semseg", seed, semseg__mIoU=30.0 + seed)
+        _run(tmp_path, 0, "other", "multimae", "semseg", seed, semseg__mIoU=29.0)
+    data = render(tmp_path, "gain")
+    assert data["self_trained"] == ["semseg"]
+    assert "its semseg head then self-trained on its own predictions" in (tmp_path / "report.md").read_text()
 
 
 def test_a_single_pair_is_not_called_a_gain(tmp_path):
