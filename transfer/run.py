@@ -203,8 +203,8 @@ def run(cfg: DictConfig) -> dict:
         logger.drop_after(step)  # the steps after the checkpoint run again: log them once
         step, last, rates = _train(cfg, task, model, encoder, optimizer, schedule, d, step, device, checkpoint,
                                    ckpt_path, logger, show)
-        adapted = self_train(cfg, task, model, encoder, device, show) if (cfg.get("self_train") or {}).get("data") \
-            else {}
+        adapted = self_train(cfg, task, model, encoder, device, show, (d.train, d.train_idx)) \
+            if (cfg.get("self_train") or {}).get("data") else {}
         metrics, eval_rate = evaluate(task, model, d.val, d.val_idx, int(cfg.eval_batch_size), device,
                                       run_path / "predictions", cfg.get("workers", "auto"), show)
         logger.log_images({"transfer/predictions": run_path / "preview.png"}, step=step)

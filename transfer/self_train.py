@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
+from torch.utils.data import Dataset
 
 from tst.dataset import ShardDataset
 from tst.modalities import decode_depth
@@ -44,6 +45,9 @@ def check_self_train(cfg: DictConfig) -> None:
                          f"and supports {list(TASKS)}; drop self_train.data for this task")
     if int(st.get("steps", 0)) < 1:
         raise ValueError(f"self_train.steps must be >= 1 when self_train.data is set, got {st.get('steps')}")
+    if not 0.0 <= float(st.get("external_fraction") or 0.0) < 1.0:
+        raise ValueError(f"self_train.external_fraction is the share of each batch drawn from the external labelled "
+                         f"views, in [0, 1); got {st.get('external_fraction')}")
     if not float(st.get("voxel", 0)) > 0:
         raise ValueError(f"self_train.voxel is the voxel side in metres and must be > 0, got {st.get('voxel')}")
 
@@ -86,8 +90,8 @@ def _predict(task, model, rgb: np.ndarray, size: int, batch_size: int, device: t
     return np.concatenate(out)
 
 
-def fused_labels(task, model, split: str, voxel: float, min_votes: int, size: int, batch_size: int,
-                 device: torch.device) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+def fused_labels(task, model, split: str, voxel: float, min_votes: int, min_agreement: float, size: int,
+                 batch_size: int, device: torch.device) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """rgb [N, H, W, 3], fused labels [N, H, W] (0 = none) and statistics of the fusion."""
     rgb, depth, meta = _views(split)
     pred = _predict(task, model, rgb, size, batch_size, device)
@@ -95,7 +99,7 @@ def fused_labels(task, model, split: str, voxel: float, min_votes: int, size: in
     for p, d, m in zip(pred, depth, meta):
         votes.add(p, d, m["intrinsics"], np.asarray(m["cam_to_world"]))
     votes.finish()
-    labels = np.stack([votes.labels(d, m["intrinsics"], np.asarray(m["cam_to_world"]), min_votes)
+    labels = np.stack([votes.labels(d, m["intrinsics"], np.asarray(m["cam_to_world"]), min_votes, min_agreement)
                        for d, m in zip(depth, meta)])
     have = labels > 0
     stats = {"self_train/views": len(rgb), "self_train/voxels": len(votes.keys),
@@ -105,13 +109,30 @@ def fused_labels(task, model, split: str, voxel: float, min_votes: int, size: in
     return rgb, labels, stats
 
 
+def _external_batch(task, external: tuple[Dataset, list[int]], n: int, gen: torch.Generator, size: int,
+                    device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` labelled external samples: rgb [n, 3, size, size] and class ids in the head's vocabulary."""
+    ds, idx = external
+    items = [ds[idx[k]] for k in torch.randint(0, len(idx), (n,), generator=gen).tolist()]
+    x = torch.stack([it["rgb"] for it in items]).to(device)
+    y = task.labels({"semseg": torch.stack([it["semseg"] for it in items])}).to(device)
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        y = F.interpolate(y[:, None].float(), size=(size, size), mode="nearest")[:, 0].long()
+    return x, y
+
+
 def self_train(cfg: DictConfig, task, model: torch.nn.Module, encoder: torch.nn.Module, device: torch.device,
-               show: bool = True) -> dict[str, Any]:
-    """Train ``model`` on the fused labels of ``cfg.self_train.data`` for ``cfg.self_train.steps``; its metrics."""
+               show: bool = True, external: tuple[Dataset, list[int]] | None = None) -> dict[str, Any]:
+    """Train ``model`` on the fused labels of ``cfg.self_train.data`` for ``cfg.self_train.steps``; its metrics.
+
+    ``external_fraction`` of every batch are labelled ``external`` samples (the external training split),
+    which keep the head anchored to real labels while it adapts."""
     st, t0 = cfg.self_train, time.perf_counter()
     size, bs = int(cfg.image_size), int(st.get("batch_size") or cfg.batch_size)
-    rgb, labels, stats = fused_labels(task, model, str(st.data), float(st.voxel), int(st.min_votes), size,
-                                      int(cfg.eval_batch_size), device)
+    n_ext = int(round(bs * float(st.get("external_fraction") or 0.0))) if external is not None else 0
+    rgb, labels, stats = fused_labels(task, model, str(st.data), float(st.voxel), int(st.min_votes),
+                                      float(st.get("min_agreement") or 0.0), size, int(cfg.eval_batch_size), device)
     say(f"self_train: {stats['self_train/views']} views of {st.data} fused into {stats['self_train/voxels']} voxels of "
         f"{float(st.voxel):g} m; {100 * stats['self_train/relabelled']:.1f}% of the labelled pixels differ from "
         f"the head's own predictions")
@@ -128,12 +149,15 @@ def self_train(cfg: DictConfig, task, model: torch.nn.Module, encoder: torch.nn.
         lr = lr_at(step, **schedule)
         for g in optimizer.param_groups:
             g["lr"] = lr * g["lr_scale"]
-        idx = torch.randint(0, len(rgb), (bs,), generator=gen)
+        idx = torch.randint(0, len(rgb), (bs - n_ext,), generator=gen)
         flip = torch.rand(bs, generator=gen) < 0.5
         x = _to_input(rgb[idx.numpy()], size, device)
         y = y_all[idx].to(device)
         if y.shape[-2:] != (size, size):
             y = F.interpolate(y[:, None].float(), size=(size, size), mode="nearest")[:, 0].long()
+        if n_ext:
+            xe, ye = _external_batch(task, external, n_ext, gen, size, device)
+            x, y = torch.cat([x, xe]), torch.cat([y, ye])
         x[flip], y[flip] = x[flip].flip(-1), y[flip].flip(-1)
         model.train()
         if probe:

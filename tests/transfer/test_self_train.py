@@ -52,12 +52,16 @@ def test_self_training_changes_the_head_deterministically(space, tmp_path):
     assert any(not torch.equal(wa[k], wp[k]) for k in wa)  # the self-training steps moved it
     assert ma["semseg/mIoU"] == mb["semseg/mIoU"]
     assert json.loads((a / "metrics.json").read_text())["self_train/steps"] == 3
+    mixed = tmp_path / "mixed"  # half of each batch from the labelled external views: another head again
+    run(_cfg(space, mixed, *_adapt(space), "self_train.external_fraction=0.5"))
+    wm = _weights(mixed)
+    assert any(not torch.equal(wa[k], wm[k]) for k in wa) and any(not torch.equal(wp[k], wm[k]) for k in wp)
 
 
 def test_fused_labels_are_the_majority_of_the_heads_own_predictions(space):
     p = Perception.from_run(space["semseg"], device="cpu")
     task, model, size = p.heads["semseg"]
-    rgb, labels, stats = fused_labels(task, model, str(space["eval"]), 0.2, 1, size, 4, torch.device("cpu"))
+    rgb, labels, stats = fused_labels(task, model, str(space["eval"]), 0.2, 1, 0.0, size, 4, torch.device("cpu"))
     own = np.stack([o["semseg"] for o in p(list(rgb))])  # the plugin's predictions of the same views
     have = labels > 0
     # fusion relabels exactly the pixels it reports, and keeps the head's vocabulary
@@ -85,6 +89,7 @@ def test_a_finished_run_is_extended_without_its_external_steps_again(space, tmp_
 @pytest.mark.parametrize("extra,match", [
     (["self_train.data=x", "self_train.steps=0"], "self_train.steps must be >= 1"),
     (["self_train.data=x", "self_train.voxel=0"], "self_train.voxel"),
+    (["self_train.data=x", "self_train.external_fraction=1.0"], r"external_fraction .* in \[0, 1\)"),
 ])
 def test_bad_self_train_settings_fail_before_training(space, tmp_path, extra, match):
     with pytest.raises(ValueError, match=match):
