@@ -29,10 +29,11 @@ from tst.dataset import ShardDataset
 from tst.modalities import decode_depth
 from tst.progress import bar, say
 from tst.schedule import lr_at
+from tst.tasks import TASKS as TASK_TABLE
 from tst.transfer.lr_decay import param_groups
 from tst.transfer.space_fusion import VoxelVotes
 
-TASKS = ("semseg",)  # the tasks whose predictions fuse per voxel (class ids per pixel)
+TASKS = tuple(n for n, t in TASK_TABLE.items() if t.self_trains)  # per-pixel class ids: they fuse per voxel
 
 
 def check_self_train(cfg: DictConfig) -> None:

@@ -29,7 +29,7 @@ from tst.rundir import VOLATILE_KEYS, config_diff
 from tst.tasks import DEFAULT_TASKS, TASKS
 
 TASK_KEYS = {name: t.required for name, t in TASKS.items()}  # what a finished transfer of each task reports
-SELF_TRAIN_TASKS = ("semseg",)  # the tasks transfer's self_train supports (tst.transfer.self_train.TASKS)
+SELF_TRAIN_TASKS = tuple(n for n, t in TASKS.items() if t.self_trains)  # what transfer's self_train supports
 # config keys a stage takes on by resuming a finished run (its earlier phases stay valid): transfer's
 # self_train starts from the checkpoint the external steps left
 EXTENDS = {"transfer": ("self_train",)}

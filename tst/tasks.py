@@ -32,11 +32,12 @@ class TaskInfo:
     headline: tuple[str, ...]
     higher_is_better: tuple[bool, ...]
     vocabulary: bool
+    self_trains: bool = False  # its head can train on its own predictions fused over the space (transfer self_train)
 
 
 TASKS: dict[str, TaskInfo] = {t.name: t for t in (
     TaskInfo("semseg", ("rgb", "semseg"), ("semseg/mIoU",), ("semseg/mIoU",),
-             ("semseg/mIoU", "semseg/pixel_acc"), (True,), vocabulary=True),
+             ("semseg/mIoU", "semseg/pixel_acc"), (True,), vocabulary=True, self_trains=True),
     TaskInfo("det", ("rgb", "semseg", "instance"), ("det/AP", "det/AP50"), ("det/AP", "det/AP50"),
              ("det/AP", "det/AP50", "det/AP75"), (True, True), vocabulary=True),
     TaskInfo("caption", ("rgb", "caption"), ("caption/CIDEr",), ("caption/CIDEr",),
