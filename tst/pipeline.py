@@ -219,9 +219,9 @@ def _complete(stage: str, path: Path, metrics: dict, cfg: dict) -> bool:
     return bool(metrics)
 
 
-def _configs(job: Job, root: Path) -> tuple[dict, dict] | None:
-    """(the run directory's config, the job's resolved config) without volatile keys; None when the directory
-    holds no config or the job's overrides no longer compose."""
+def _configs(job: Job, root: Path) -> tuple[list[str], dict] | None:
+    """(the keys whose values differ between the run in the job's directory and the job, the job's resolved
+    config), volatile keys aside; None when the directory holds no config or the job no longer composes."""
     from omegaconf import OmegaConf
 
     f = job.out(root) / "config.yaml"
@@ -233,24 +233,21 @@ def _configs(job: Job, root: Path) -> tuple[dict, dict] | None:
     except Exception:  # an override that no longer composes: not this run
         return None
     strip = lambda d: {k: v for k, v in d.items() if k not in VOLATILE_KEYS}  # noqa: E731
-    return strip(old), new
+    return config_diff(strip(old), strip(new)), new
 
 
 def same_config(job: Job, root: Path) -> dict | None:
     """The job's resolved config when its run directory holds a run of exactly that config, else None."""
     pair = _configs(job, root)
-    return None if pair is None or config_diff(pair[0], {k: v for k, v in pair[1].items()
-                                                          if k not in VOLATILE_KEYS}) else pair[1]
+    return pair[1] if pair is not None and not pair[0] else None
 
 
 def extends_run(job: Job, root: Path) -> bool:
     """True when the job differs from the run in its directory only in keys that stage adds by resuming
     (``EXTENDS``): the run's finished phases stay valid and are continued, not trained again."""
     pair = _configs(job, root)
-    if pair is None:
-        return False
-    diff = config_diff(pair[0], {k: v for k, v in pair[1].items() if k not in VOLATILE_KEYS})
-    return bool(diff) and all(k.split(".")[0] in EXTENDS.get(job.stage, ()) for k in diff)
+    return pair is not None and bool(pair[0]) and all(k.split(".")[0] in EXTENDS.get(job.stage, ())
+                                                      for k in pair[0])
 
 
 def is_done(job: Job, root: Path) -> bool:
