@@ -242,12 +242,11 @@ def same_config(job: Job, root: Path) -> dict | None:
     return pair[1] if pair is not None and not pair[0] else None
 
 
-def extends_run(job: Job, root: Path) -> bool:
-    """True when the job differs from the run in its directory only in keys that stage adds by resuming
-    (``EXTENDS``): the run's finished phases stay valid and are continued, not trained again."""
+def resumable(job: Job, root: Path) -> bool:
+    """True when the job's directory holds a run of this config, or one that differs only in keys the stage
+    adds by resuming (``EXTENDS``: its finished phases stay valid and are continued, not trained again)."""
     pair = _configs(job, root)
-    return pair is not None and bool(pair[0]) and all(k.split(".")[0] in EXTENDS.get(job.stage, ())
-                                                      for k in pair[0])
+    return pair is not None and all(k.split(".")[0] in EXTENDS.get(job.stage, ()) for k in pair[0])
 
 
 def is_done(job: Job, root: Path) -> bool:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tst.atomic import write_json
-from tst.pipeline import Job, compose_config, extends_run, grid_from_config, is_done, plan_jobs, same_config
+from tst.pipeline import Job, compose_config, grid_from_config, is_done, plan_jobs, resumable
 from tst.progress import bar, say
 
 Launch = Callable[[Job, list[str], Path], None]  # (job, argv, log file) -> None, raises on failure
@@ -49,7 +49,7 @@ def _argv(job: Job, root: Path, replace_changed: bool, inputs_newer: bool = Fals
         return job.argv(root)
     if inputs_newer:
         return [*job.argv(root), "overwrite=true"]
-    if same_config(job, root) is not None or extends_run(job, root):  # continued: e.g. self_train added
+    if resumable(job, root):  # the same config, or one the stage continues (e.g. self_train added)
         return [*job.argv(root), "resume=true"]
     return [*job.argv(root), "overwrite=true" if replace_changed else "resume=true"]
 
