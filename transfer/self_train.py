@@ -82,13 +82,9 @@ def _predict(task, model, rgb: np.ndarray, size: int, batch_size: int, device: t
     model.eval()
     out = []
     for i in range(0, len(rgb), batch_size):
-        x = _to_input(rgb[i:i + batch_size], size, device)
-        pred = [o["semseg"] for o in task.predict(model, {"rgb": x})]  # [size, size] class ids each
-        p = torch.stack(pred)[:, None].float()
-        if p.shape[-2:] != rgb.shape[1:3]:
-            p = F.interpolate(p, size=rgb.shape[1:3], mode="nearest")
-        out.append(p[:, 0].long().cpu().numpy())
-    return np.concatenate(out)
+        x = torch.from_numpy(rgb[i:i + batch_size]).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+        out += [o["semseg"].cpu().numpy() for o in task.perceive(model, x, size)]  # resized back as deploy does
+    return np.stack(out)
 
 
 def fused_labels(task, model, split: str, voxel: float, min_votes: int, min_agreement: float, size: int,
