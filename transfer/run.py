@@ -179,6 +179,7 @@ class _Data:
 def run(cfg: DictConfig) -> dict:
     check_config(cfg)
     # self_train runs after the external steps from their checkpoint: changing it keeps those steps valid
+    # (tst.pipeline.EXTENDS lets a sweep resume such a run instead of replacing it)
     rd = open_run_dir(cfg, may_differ=("steps", "workers", "self_train"))
     run_path, ckpt_path = rd.path, rd.path / "ckpt.pt"
     device = resolve_device(cfg.device)

@@ -31,7 +31,7 @@ from tst.tasks import DEFAULT_TASKS, TASKS
 TASK_KEYS = {name: t.required for name, t in TASKS.items()}  # what a finished transfer of each task reports
 SELF_TRAIN_TASKS = tuple(n for n, t in TASKS.items() if t.self_trains)  # what transfer's self_train supports
 # config keys a stage takes on by resuming a finished run (its earlier phases stay valid): transfer's
-# self_train starts from the checkpoint the external steps left
+# self_train starts from the checkpoint the external steps left (transfer/run.py: may_differ)
 EXTENDS = {"transfer": ("self_train",)}
 _INIT = re.compile(r"^(scratch|tst|oracle|other|other(?P<k>\d+)|space(?P<i>\d+))$")
 ORACLE_POSE_SEED = 7919  # collect seed of the oracle's labelled test-space views (the eval views use the sweep's)
