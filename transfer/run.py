@@ -38,6 +38,7 @@ from tst.rng import restore_rng
 from tst.rundir import open_run_dir
 from tst.runlog import make_logger
 from tst.schedule import lr_at
+from tst.transfer import space_map
 from tst.transfer.class_map import map_classes
 from tst.transfer.evaluation import evaluate_loop
 from tst.transfer.external import open_external, read_vocabulary
@@ -208,6 +209,8 @@ def run(cfg: DictConfig) -> dict:
             if (cfg.get("self_train") or {}).get("data") else {}
         metrics, eval_rate = evaluate(task, model, d.val, d.val_idx, int(cfg.eval_batch_size), device,
                                       run_path / "predictions", cfg.get("workers", "auto"), show)
+        if adapted:  # the space's semantic map from the self-trained head, for agents with depth and pose
+            metrics.update(space_map.after_self_train(cfg, task, model, device, run_path))
         logger.log_images({"transfer/predictions": run_path / "preview.png"}, step=step)
         checkpoint(rd.file("head.pt"), step, with_optimizer=False)
         metrics.update({"transfer/steps": step, "transfer/unmapped_classes": len(d.unmapped),

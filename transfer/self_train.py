@@ -25,13 +25,11 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch.utils.data import Dataset
 
-from tst.dataset import ShardDataset
-from tst.modalities import decode_depth
 from tst.progress import bar, say
 from tst.schedule import lr_at
 from tst.tasks import TASKS as TASK_TABLE
 from tst.transfer.lr_decay import param_groups
-from tst.transfer.space_fusion import VoxelVotes
+from tst.transfer.space_map import fuse, posed_views, predict_views
 
 TASKS = tuple(n for n, t in TASK_TABLE.items() if t.self_trains)  # per-pixel class ids: they fuse per voxel
 
@@ -53,22 +51,6 @@ def check_self_train(cfg: DictConfig) -> None:
         raise ValueError(f"self_train.voxel is the voxel side in metres and must be > 0, got {st.get('voxel')}")
 
 
-def _views(split: str) -> tuple[np.ndarray, list[np.ndarray], list[dict]]:
-    """rgb uint8 [N, H, W, 3], depth in metres per view, and each view's meta (intrinsics, cam_to_world)."""
-    ds = ShardDataset(split, ("rgb", "depth"), stored=True)  # rgb uint8 [3, H, W], depth uint16 mm [1, H, W]
-    rgb, depth, meta = [], [], []
-    for i in range(len(ds)):
-        s = ds[i]
-        m = s.get("meta") or {}
-        if "intrinsics" not in m or "cam_to_world" not in m:
-            raise ValueError(f"self_train.data={split}: sample {i} has no intrinsics / cam_to_world in its meta.json; "
-                             f"self-training needs posed views (a split written by `tst collect`)")
-        rgb.append(s["rgb"].permute(1, 2, 0).numpy())
-        depth.append(decode_depth(s["depth"][0].numpy()))
-        meta.append(m)
-    return np.stack(rgb), depth, meta
-
-
 def _to_input(rgb: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
     """uint8 [B, H, W, 3] -> float [B, 3, size, size] in [0, 1] (bilinear when the views are another size)."""
     x = torch.from_numpy(rgb).to(device).permute(0, 3, 1, 2).float().div_(255.0)
@@ -76,26 +58,12 @@ def _to_input(rgb: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
                                                                   align_corners=False)
 
 
-@torch.no_grad()
-def _predict(task, model, rgb: np.ndarray, size: int, batch_size: int, device: torch.device) -> np.ndarray:
-    """The head's class ids [N, H, W] at the views' own size."""
-    model.eval()
-    out = []
-    for i in range(0, len(rgb), batch_size):
-        x = torch.from_numpy(rgb[i:i + batch_size]).to(device).permute(0, 3, 1, 2).float().div_(255.0)
-        out += [o["semseg"].cpu().numpy() for o in task.perceive(model, x, size)]  # resized back as deploy does
-    return np.stack(out)
-
-
 def fused_labels(task, model, split: str, voxel: float, min_votes: int, min_agreement: float, size: int,
                  batch_size: int, device: torch.device) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """rgb [N, H, W, 3], fused labels [N, H, W] (0 = none) and statistics of the fusion."""
-    rgb, depth, meta = _views(split)
-    pred = _predict(task, model, rgb, size, batch_size, device)
-    votes = VoxelVotes(int(task.ids.max()) + 1, voxel)
-    for p, d, m in zip(pred, depth, meta):
-        votes.add(p, d, m["intrinsics"], np.asarray(m["cam_to_world"]))
-    votes.finish()
+    rgb, depth, meta = posed_views(split, "self_train.data")
+    pred = predict_views(task, model, rgb, size, batch_size, device)
+    votes = fuse(task, pred, depth, meta, voxel)
     labels = np.stack([votes.labels(d, m["intrinsics"], np.asarray(m["cam_to_world"]), min_votes, min_agreement)
                        for d, m in zip(depth, meta)])
     have = labels > 0

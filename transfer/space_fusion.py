@@ -18,6 +18,7 @@ int64 (21 bits per axis, +-2^20 voxels: +-105 km at 0.1 m), so the votes of mill
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -95,6 +96,32 @@ class VoxelVotes:
             np.add.at(counts, inv[:len(old)], old)
         self.votes, self._keys, self._classes = counts, [], []
         return self
+
+    def save(self, path: str | Path) -> Path:
+        """Write the counted votes to ``path`` (.npz): the voxel side, the class count, keys and votes."""
+        if self._keys:
+            raise RuntimeError("VoxelVotes.save: call finish() after the last add()")
+        path = Path(path)
+        part = path.with_name(path.name + ".part")  # an interrupted save leaves no half map under the name
+        with part.open("wb") as f:  # a file object keeps the name as given (np.savez would append .npz)
+            np.savez_compressed(f, voxel=self.voxel, num_classes=self.num_classes, keys=self.keys,
+                                votes=self.votes.astype(np.int32))
+        part.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> VoxelVotes:
+        """The votes ``save`` wrote; a file that is not one fails naming what it lacks."""
+        with np.load(path) as z:
+            missing = [k for k in ("voxel", "num_classes", "keys", "votes") if k not in z.files]
+            if missing:
+                raise ValueError(f"{path} is not a space map written by VoxelVotes.save: it lacks {missing}")
+            out = cls(int(z["num_classes"]), float(z["voxel"]))
+            out.keys, out.votes = z["keys"].astype(np.int64), z["votes"].astype(np.int64)
+        if out.votes.shape != (len(out.keys), out.num_classes):
+            raise ValueError(f"{path}: votes {out.votes.shape} do not match {len(out.keys)} keys x "
+                             f"{out.num_classes} classes")
+        return out
 
     def labels(self, depth: np.ndarray, intrinsics: Intrinsics | Mapping, cam_to_world: np.ndarray,
                min_votes: int = 1, min_agreement: float = 0.0) -> np.ndarray:

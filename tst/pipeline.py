@@ -212,9 +212,9 @@ def _complete(stage: str, path: Path, metrics: dict, cfg: dict) -> bool:
         return bool(man.get("complete")) and "content_hash" in man
     if stage == "pretrain":
         return metrics.get("pretrain/steps") == cfg["steps"] and (path / "export").is_dir()
-    if stage == "transfer":  # with self_train, the metrics of the run before it was added are not enough
+    if stage == "transfer":  # with self_train, the metrics of the run before it (or its space map) are not enough
         adapted = not (cfg.get("self_train") or {}).get("data") or \
-            metrics.get("self_train/steps") == cfg["self_train"]["steps"]
+            (metrics.get("self_train/steps") == cfg["self_train"]["steps"] and "self_train/map_voxels" in metrics)
         return metrics.get("transfer/steps") == cfg["steps"] and adapted and (path / "head.pt").is_file()
     return bool(metrics)
 

@@ -87,6 +87,35 @@ def _self_trained(root: Path) -> list[str]:
     return sorted(grid.get("self_train") or {})
 
 
+MAPPED = "tst + space map"  # the tst head's eval views relabelled by the test space's map (transfer self_train)
+
+
+def _space_map(rows: list[dict], metrics: list[str]) -> tuple[str, dict]:
+    """tst with its space map (``<task>/map_<name>`` keys, for agents with depth and pose) against the baselines'
+    heads, paired as the heads are; empty when no tst run wrote a map."""
+    mapped = []
+    for r in rows:
+        found = {k.replace("/map_", "/", 1): v for k, v in r.items() if r["init"] == "tst" and "/map_" in k}
+        if found:
+            mapped.append({**r, "init": MAPPED, **found})
+    keys = [m for m in metrics if any(m in r for r in mapped)]
+    if not keys:
+        return "", {}
+    cells = dict(summarize(mapped, ("init",), keys))[(MAPPED,)]
+    refs = [ref for ref in ("scratch", "other") if any(r["init"] == ref for r in rows)]
+    gains = {ref: {m: paired_gain(rows + mapped, MAPPED, ref, m) for m in keys} for ref in refs}
+    text = ("\nFor agents with depth and pose — **tst + space map**: the eval views labelled by the test space's "
+            "semantic map where its voxels have votes, by the tst head elsewhere. The map is the self-trained "
+            "head's predictions over the space's unlabelled views, fused per voxel (`space_map.npz` next to "
+            "`head.pt`; the perception plugin reads it when an observation carries depth, intrinsics and "
+            "cam_to_world). Paired against the baselines' heads (RGB only):\n\n| | " + " | ".join(keys) + " |\n|" +
+            "---|" * (len(keys) + 1) + "\n" + f"| {MAPPED} | " + " | ".join(cells[m].text() for m in keys) + " |\n" +
+            "".join(f"| − {ref} | " + " | ".join(g[m].text() for m in keys) + " |\n" for ref, g in gains.items()))
+    return text, {"means": {m: cells[m].mean for m in keys}, "stds": {m: cells[m].std for m in keys},
+                  "paired": {ref: {m: {"mean": g[m].mean, "lo": g[m].lo, "hi": g[m].hi, "n": g[m].n} for m in keys}
+                             for ref, g in gains.items()}}
+
+
 def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
     metrics = _used(rows)
     summary = summarize(rows, ("init",), metrics)
@@ -123,11 +152,13 @@ def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
         if lower:
             text += f"\nLower is better for {', '.join(lower)}: there a negative tst − baseline is a gain.\n"
         text += f"\n**{verdict}**\n"
+    map_text, map_data = _space_map(rows, metrics)
+    text += map_text
     data = {"means": vals, "stds": errs, "chance": chance, "gap_closed": closed,
             "gain": {ref: {m: g[m].mean for m in metrics} for ref, g in gains.items()},
             "paired": {ref: {m: {"mean": g[m].mean, "lo": g[m].lo, "hi": g[m].hi, "n": g[m].n} for m in metrics}
                        for ref, g in gains.items()},
-            "verdict": verdict, "plot": png.name, "self_trained": adapted}
+            "verdict": verdict, "plot": png.name, "self_trained": adapted, "space_map": map_data}
     return text + f"\n![gain]({png.name})\n", data
 
 

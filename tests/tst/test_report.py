@@ -62,6 +62,21 @@ def test_gain_report_says_which_tst_heads_self_trained(tmp_path):
     data = render(tmp_path, "gain")
     assert data["self_trained"] == ["semseg"]
     assert "its semseg head then self-trained on its own predictions" in (tmp_path / "report.md").read_text()
+    assert data["space_map"] == {}  # no tst run wrote a map: no map rows
+
+
+def test_gain_report_pairs_tst_with_its_space_map_against_the_baselines_heads(tmp_path):
+    for seed, (t, tm, o) in enumerate([(30.0, 36.0, 29.0), (32.0, 40.0, 31.0), (31.0, 38.0, 30.0)]):
+        _run(tmp_path, 0, "tst", "multimae", "semseg", seed, semseg__mIoU=t, semseg__map_mIoU=tm,
+             semseg__map_coverage=99.0)
+        _run(tmp_path, 0, "other", "multimae", "semseg", seed, semseg__mIoU=o)
+    data = render(tmp_path, "gain")
+    m = data["space_map"]
+    assert m["means"] == {"semseg/mIoU": 38.0} and m["stds"] == {"semseg/mIoU": 2.0}
+    assert m["paired"]["other"]["semseg/mIoU"]["mean"] == pytest.approx(8.0) and m["paired"]["other"]["semseg/mIoU"]["n"] == 3
+    assert "scratch" not in m["paired"] and data["paired"]["other"]["semseg/mIoU"]["mean"] == pytest.approx(1.0)
+    md = (tmp_path / "report.md").read_text()
+    assert "| tst + space map | 38.00 ± 2.00 |" in md and "| − other | +8.00 [" in md
 
 
 def test_a_single_pair_is_not_called_a_gain(tmp_path):

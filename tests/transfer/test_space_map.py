@@ -1,0 +1,106 @@
+"""The test space's semantic map: saved and loaded exactly, scored on posed eval views, written by self-training,
+and read by the perception plugin when an observation carries depth and pose."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tests.transfer.test_deploy import deploy_space
+from tests.transfer.test_self_train import _adapt, _cfg
+from tst.dataset import ShardDataset
+from tst.metrics.semseg import SemSegEvaluator
+from tst.transfer.perception import Perception
+from tst.transfer.run import run
+from tst.transfer.space_fusion import VoxelVotes
+from tst.transfer.space_map import MAP_FILE, posed, posed_views, read_labels, score
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory):
+    return deploy_space(tmp_path_factory)  # box-room eval views (posed) + external rooms, built once
+
+
+def _truth_votes(split, voxel):
+    """Votes of the eval views' own ground truth: a map that is right wherever it has seen the surface."""
+    rgb, depth, meta = posed_views(split, "test")
+    truth = ShardDataset(split, ("semseg",))
+    votes = VoxelVotes(int(max(int(truth[i]["semseg"].max()) for i in range(len(truth)))) + 1, voxel)
+    for i, (d, m) in enumerate(zip(depth, meta)):
+        votes.add(truth[i]["semseg"].numpy(), d, m["intrinsics"], np.asarray(m["cam_to_world"]))
+    return votes.finish(), depth, meta, truth
+
+
+def test_saved_votes_load_back_exactly_and_a_foreign_file_is_refused(space, tmp_path):
+    votes, depth, meta, _ = _truth_votes(space["eval"], 0.1)
+    back = VoxelVotes.load(votes.save(tmp_path / "m.npz"))
+    assert back.voxel == 0.1 and back.num_classes == votes.num_classes
+    assert np.array_equal(back.keys, votes.keys) and np.array_equal(back.votes, votes.votes)
+    k, T = meta[2]["intrinsics"], np.asarray(meta[2]["cam_to_world"])
+    assert np.array_equal(back.labels(depth[2], k, T), votes.labels(depth[2], k, T))
+    assert not (tmp_path / "m.npz.part").exists()
+    np.savez(tmp_path / "other.npz", keys=votes.keys)
+    with pytest.raises(ValueError, match=r"other.npz is not a space map.*lacks \['voxel', 'num_classes', 'votes'\]"):
+        VoxelVotes.load(tmp_path / "other.npz")
+
+
+def test_a_right_map_lifts_the_score_to_its_coverage(space):
+    p = Perception.from_run(space["semseg"], device="cpu")
+    task, model, size = p.heads["semseg"]
+    votes, *_ = _truth_votes(space["eval"], 0.02)
+    assert posed(space["eval"]) and not posed(space["ext"] / "nothing") and not posed(None)
+    got = score(task, model, votes, space["eval"], size, 4, torch.device("cpu"))
+    assert got["semseg/map_coverage"] == 100.0  # a closed room: every eval pixel has a depth and a voted voxel
+    # the head alone, scored the same way: the map replaces its labels with (nearly) the truth
+    rgb, *_ = posed_views(space["eval"], "test")
+    truth = ShardDataset(space["eval"], ("semseg",))
+    ev = SemSegEvaluator(task.class_names)
+    for i, o in enumerate(p(list(rgb))):
+        ev.add(task.labels({"semseg": truth[i]["semseg"]}).numpy(), o["semseg"].astype(np.int64))
+    head = ev.evaluate()["semseg/mIoU"]
+    assert got["semseg/map_mIoU"] > 95.0 > head + 20
+
+
+def test_self_training_writes_and_scores_the_map_and_the_plugin_reads_it(space, tmp_path):
+    out = tmp_path / "run"
+    m = run(_cfg(space, out, *_adapt(space), f"val={space['eval']}"))
+    assert (out / MAP_FILE).is_file() and json.loads((out / "metrics.json").read_text())["self_train/map_voxels"] > 0
+    votes = VoxelVotes.load(out / MAP_FILE)
+    assert len(votes.keys) == m["self_train/map_voxels"] and m["semseg/map_coverage"] == 100.0
+    rgb, depth, meta = posed_views(space["eval"], "test")
+    p = Perception.from_run(out, device="cpu")
+    head_only = Perception.from_run(out, device="cpu", space_map=False)
+    assert p.space_map is not None and head_only.space_map is None
+    # the map was built from the self-trained head (the deployed one) over self_train.data's views
+    own = [o["semseg"].astype(np.int64) for o in p(list(rgb))]
+    rebuilt = VoxelVotes(votes.num_classes, 0.2)
+    for o, d, mt in zip(own, depth, meta):
+        rebuilt.add(o, d, mt["intrinsics"], np.asarray(mt["cam_to_world"]))
+    rebuilt.finish()
+    assert np.array_equal(rebuilt.keys, votes.keys) and np.array_equal(rebuilt.votes, votes.votes)
+    # with depth and pose the plugin answers from the map; without them, or with the map off, from the head
+    obs = [{"rgb": r, "depth": d, "intrinsics": mt["intrinsics"], "cam_to_world": mt["cam_to_world"]}
+           for r, d, mt in zip(rgb, depth, meta)]
+    mapped = p(obs)
+    truth = ShardDataset(space["eval"], ("semseg",))
+    ev, relabelled = SemSegEvaluator(p.task("semseg").class_names), 0
+    for i, (o, r, d, mt) in enumerate(zip(mapped, own, depth, meta)):
+        want, hit = read_labels(votes, r, d, mt["intrinsics"], mt["cam_to_world"])
+        assert np.array_equal(o["semseg"], want) and np.array_equal(o["semseg_mapped"], hit) and hit.all()
+        relabelled += int((want != r).sum())
+        ev.add(p.task("semseg").labels({"semseg": truth[i]["semseg"]}).numpy(), o["semseg"].astype(np.int64))
+    assert relabelled > 0  # the map overrode some of the head's own labels
+    assert ev.evaluate()["semseg/mIoU"] == pytest.approx(m["semseg/map_mIoU"])  # what transfer scored
+    plain = head_only(obs)
+    assert all("semseg_mapped" not in o and np.array_equal(o["semseg"], r) for o, r in zip(plain, own))
+    assert all(np.array_equal(o["semseg"], r) for o, r in zip(p([{"rgb": x, "depth": d} for x, d in zip(rgb, depth)]),
+                                                              own))
+
+
+def test_a_bad_pose_is_refused_naming_the_fix(space, tmp_path):
+    p = Perception.from_run(space["semseg"], device="cpu")
+    rgb, depth, meta = posed_views(space["eval"], "test")
+    with pytest.raises(ValueError, match=r"cam_to_world must be 4x4 \(got \(3, 4\)\)"):
+        p({"rgb": rgb[0], "depth": depth[0], "intrinsics": meta[0]["intrinsics"],
+           "cam_to_world": np.eye(4)[:3]})
