@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,9 @@ def run_agent(perception: Perception, split_dir: str | Path, out_dir: str | Path
     t0 = time.perf_counter()
     for pose in bar(poses, desc="agent walk", unit="step", enabled=progress):
         view = renderer.render(intr, pose, ("rgb", "depth", "semseg"))
-        obs = {"rgb": view["rgb"], "depth": view["depth"]} if depth else {"rgb": view["rgb"]}
+        # with depth the agent also knows its pose: a semseg head with the space's map then reads it
+        obs = {"rgb": view["rgb"], "depth": view["depth"], "intrinsics": asdict(intr),
+               "cam_to_world": np.asarray(pose)} if depth else {"rgb": view["rgb"]}
         t1 = time.perf_counter()
         result = perception(obs)
         perceive_ms.append(1000 * (time.perf_counter() - t1))
