@@ -88,10 +88,12 @@ def overlay_row(task: Any, rgb: np.ndarray, gt: dict, out: dict, threshold: floa
 
 
 def evaluate_head(ev: HeadEval, perception: Perception, data: Path, indices: list[int], batch_size: int,
-                  sample: set[int], workers: int | str = "auto",
-                  progress: bool = True) -> tuple[dict[str, float], float, dict[int, Any]]:
-    """Score one head over ``indices``; returns (metrics, images/s, overlay rows of the ``sample`` views)."""
-    ds = ShardDataset(data, ev.task.modalities)
+                  sample: set[int], workers: int | str = "auto", progress: bool = True,
+                  posed: bool = False) -> tuple[dict[str, float], float, dict[int, Any]]:
+    """Score one head over ``indices``; returns (metrics, images/s, overlay rows of the ``sample`` views).
+
+    ``posed``: the views' depth and pose go to the plugin, which then answers from the space's map."""
+    ds = ShardDataset(data, (*ev.task.modalities, "depth") if posed else ev.task.modalities)
     rows: dict[int, Any] = {}
 
     def on_batch(idx, ids, batch, gts, outs) -> None:
@@ -100,10 +102,16 @@ def evaluate_head(ev: HeadEval, perception: Perception, data: Path, indices: lis
                 rgb = (batch["rgb"][j].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
                 rows[i] = overlay_row(ev.task, rgb, gts[j], outs[j], perception.score_threshold)
 
-    metrics, seconds, _ = evaluate_loop(ds, indices, batch_size, ev.evaluator,
-                                        lambda b: ev.to_eval_ids(perception.predict(ev.name, b["rgb"])),
+    def predict(b: dict) -> list[dict]:
+        if not posed:
+            return ev.to_eval_ids(perception.predict(ev.name, b["rgb"]))
+        poses = [(m["intrinsics"], np.asarray(m["cam_to_world"])) for m in b["meta"]]
+        return ev.to_eval_ids(perception.predict_posed(ev.name, b["rgb"], [d[0].numpy() for d in b["depth"]], poses))
+
+    metrics, seconds, _ = evaluate_loop(ds, indices, batch_size, ev.evaluator, predict,
                                         ev.gt_task.ground_truth, perception.device, move=False, workers=workers,
-                                        progress=progress, desc=f"deploy {ev.name}", on_batch=on_batch)
+                                        progress=progress, desc=f"deploy {ev.name}" + (" + map" if posed else ""),
+                                        on_batch=on_batch)
     return metrics, len(indices) / seconds if seconds > 0 else 0.0, rows
 
 
@@ -118,7 +126,8 @@ def run(cfg: DictConfig) -> dict:
     data = Path(cfg.data)
     manifest = read_manifest(data)
     eval_vocab = as_vocab(manifest.get("classes") or {}, f"{data}/manifest.json 'classes'")
-    perception = Perception.from_run(head_files, device=cfg.device, score_threshold=float(cfg.score_threshold))
+    perception = Perception.from_run(head_files, device=cfg.device, score_threshold=float(cfg.score_threshold),
+                                     space_map=bool(cfg.get("space_map", True)))
     have = set(manifest.get("modalities") or [])
     for name in perception.tasks:
         task = perception.task(name)
@@ -153,6 +162,12 @@ def run(cfg: DictConfig) -> dict:
             if ev.unmapped or ev.uncovered:
                 print(f"deploy: {name}: head classes without an eval class: {ev.unmapped}; eval classes the head "
                       f"cannot predict (ignored): {ev.uncovered}", flush=True)
+        if perception.space_map is not None and "depth" in have:  # agents with depth and pose read the map
+            for name in [n for n in ("semseg", "det") if n in perception.tasks]:
+                ev = HeadEval(name, perception, eval_vocab, synonyms, task_options(cfg, name))
+                res, _, _ = evaluate_head(ev, perception, data, indices, int(cfg.eval_batch_size), set(),
+                                          cfg.get("workers", "auto"), bool(cfg.get("progress", True)), posed=True)
+                metrics.update({f"{name}/map_{k.split('/', 1)[1]}": v for k, v in res.items() if k.count("/") == 1})
         overlay_dir = rd.file("overlays")
         overlay_dir.mkdir(exist_ok=True)
         overlays = []

@@ -119,3 +119,48 @@ def after_self_train(cfg, task, model, device: torch.device, run_dir: Path) -> d
     if posed(cfg.val):
         out.update(score(task, model, votes, cfg.val, size, bs, device, int(st.min_votes)))
     return out
+
+
+def rescore_detections(out: dict, labels: np.ndarray, seg_to_det: np.ndarray, min_share: float = 0.2) -> dict:
+    """Detections of one view weighed against the view's space labels (``read_labels``: the map where its
+    voxels have votes, the semseg head elsewhere).
+
+    Why: a detector trained on other spaces finds objects better than it names them (on development space
+    0, naming each box by the true class inside it took AP50 from 26.5 to 38.1). Inside each box, the
+    share of pixels that the labels give to each detection class is evidence for that name: the box's own
+    score is scaled by ``0.5 + 0.5 * share of its class``, and every other class holding at least
+    ``min_share`` of those pixels adds a copy of the box at ``score * share``. Measured on development
+    space 0 (a ``tst_vit_cpu`` detector, 1500 steps, and its space's map): AP50 26.5 -> 30.7, AP 13.4 -> 15.0.
+    ``seg_to_det``: semseg class id -> detection class id (0: not a detection class). Boxes in pixels."""
+    boxes, scores, names = out["boxes"], out["scores"], out["labels"]
+    if not len(boxes):
+        return out
+    det_ids = seg_to_det[np.clip(labels, 0, len(seg_to_det) - 1)]  # [H, W] detection class per pixel
+    h, w = det_ids.shape
+    k = int(seg_to_det.max()) + 1
+    new_scores, extra = scores.clone(), []
+    for i, (b, s, c) in enumerate(zip(boxes.tolist(), scores.tolist(), names.tolist())):
+        x0, y0 = min(max(int(round(b[0])), 0), w - 1), min(max(int(round(b[1])), 0), h - 1)
+        x1, y1 = max(int(round(b[2])), x0 + 1), max(int(round(b[3])), y0 + 1)
+        counts = np.bincount(det_ids[y0:y1, x0:x1].reshape(-1), minlength=k)[1:]  # [K - 1]: class 1 ..
+        if not counts.sum():
+            continue  # no detection class inside: nothing to weigh the name against
+        share = counts / counts.sum()
+        own = float(share[c - 1]) if 0 < c < k else 0.0
+        new_scores[i] = s * (0.5 + 0.5 * own)
+        extra += [(i, j + 1, s * float(share[j])) for j in np.flatnonzero(share >= min_share) if j + 1 != c]
+    if not extra:
+        return {**out, "scores": new_scores}
+    idx = torch.tensor([e[0] for e in extra])
+    return {**out, "boxes": torch.cat([boxes, boxes[idx]]),
+            "scores": torch.cat([new_scores, torch.tensor([e[2] for e in extra], dtype=scores.dtype)]),
+            "labels": torch.cat([names, torch.tensor([e[1] for e in extra], dtype=names.dtype)])}
+
+
+def class_map_by_name(src: dict[int, str], dst: dict[int, str]) -> np.ndarray:
+    """src class id -> the dst id of the same name (0 where dst has none): semseg ids -> detection ids."""
+    by_name = {n: i for i, n in dst.items()}
+    lut = np.zeros(max(src, default=0) + 1, dtype=np.int64)
+    for i, n in src.items():
+        lut[i] = by_name.get(n, 0)
+    return lut

@@ -104,3 +104,37 @@ def test_a_bad_pose_is_refused_naming_the_fix(space, tmp_path):
     with pytest.raises(ValueError, match=r"cam_to_world must be 4x4 \(got \(3, 4\)\)"):
         p({"rgb": rgb[0], "depth": depth[0], "intrinsics": meta[0]["intrinsics"],
            "cam_to_world": np.eye(4)[:3]})
+
+
+def test_detections_are_weighed_against_the_space_labels_inside_each_box():
+    from tst.transfer.space_map import class_map_by_name, rescore_detections
+
+    labels = np.zeros((10, 10), np.int64)
+    labels[:, :5], labels[:, 5:8] = 3, 5  # columns 8-9: a class that is no detection class (4: wall)
+    lut = class_map_by_name({3: "chair", 4: "wall", 5: "table"}, {1: "chair", 2: "table"})
+    assert lut.tolist() == [0, 0, 0, 1, 0, 2]
+    out = {"boxes": torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 5.0, 10.0], [8.0, 0.0, 10.0, 10.0]]),
+           "scores": torch.tensor([0.8, 0.6, 0.9]), "labels": torch.tensor([1, 2, 2])}
+    got = rescore_detections(out, labels, lut)
+    # box 0: 50 chair + 30 table pixels -> its chair score x (0.5 + 0.5 * 0.625), a table copy at 0.8 * 0.375;
+    # box 1: all chair -> its table score halved, a chair copy at 0.6; box 2: no detection class inside -> kept
+    assert got["scores"].tolist() == pytest.approx([0.65, 0.3, 0.9, 0.3, 0.6])
+    assert got["labels"].tolist() == [1, 2, 2, 2, 1]
+    assert torch.equal(got["boxes"][3:], out["boxes"][:2])
+    empty = {"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.long)}
+    assert rescore_detections(empty, labels, lut) is empty
+
+
+def test_deploy_scores_semseg_and_det_with_the_map_as_transfer_did(space, tmp_path):
+    from tests.transfer.test_deploy import compose_deploy
+    from tst.transfer.deploy import run as deploy
+
+    seg = tmp_path / "seg"
+    m = run(_cfg(space, seg, *_adapt(space), f"val={space['eval']}"))
+    res = deploy(compose_deploy([seg, space["det"]], space["eval"], tmp_path / "dep", "overlays=0"))
+    assert res["semseg/map_mIoU"] == pytest.approx(m["semseg/map_mIoU"])  # the same map, the same views
+    assert res["semseg/mIoU"] == pytest.approx(m["semseg/mIoU"])
+    assert {"det/map_AP", "det/map_AP50"} <= set(res) and res["det/map_AP50"] != res["det/AP50"]
+    assert "| det | det/map_AP50 |" in (tmp_path / "dep" / "report.md").read_text()
+    off = deploy(compose_deploy([seg, space["det"]], space["eval"], tmp_path / "off", "overlays=0", "space_map=false"))
+    assert not [k for k in off if "/map_" in k] and off["det/AP50"] == res["det/AP50"]
