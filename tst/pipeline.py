@@ -87,6 +87,9 @@ class Grid:
     # task -> transfer overrides of the TST head's self-training on the test space's pretraining views
     # (transfer ``self_train``); tasks not listed, and every other init, train on the external set only
     self_train: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # task -> the inits whose heads train it (tasks not listed: every init); an expensive task can be run for
+    # the comparison that matters (e.g. {det: [tst, other]}) while the cheap ones keep the full grid
+    task_inits: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for init in self.inits:
@@ -106,6 +109,12 @@ class Grid:
         bad = sorted(set(self.head_steps) - set(TASK_KEYS))
         if bad:  # a misspelt task would silently train with transfer.yaml's default steps
             raise ValueError(f"head_steps: {bad} are not tasks; key them by {list(TASK_KEYS)}")
+        for task, inits in self.task_inits.items():
+            if task not in self.tasks:
+                raise ValueError(f"task_inits: {task!r} is not in tasks {list(self.tasks)}")
+            if not inits or set(inits) - set(self.inits):
+                raise ValueError(f"task_inits.{task}: {list(inits)} must be a non-empty subset of inits "
+                                 f"{list(self.inits)}")
         clash = sorted(set(self.scenes) & set(self.external_seeds))
         if clash:
             raise ValueError(f"scenes {clash} are also in external_seeds: external data must come from other spaces")
@@ -171,6 +180,8 @@ def plan_jobs(grid: Grid, root: Path) -> list[Job]:
                     heads = []
                     train = labelled if init == "oracle" else external
                     for task in grid.tasks:
+                        if init not in grid.task_inits.get(task, (init,)):
+                            continue
                         deps = (train, ev) + ((enc,) if enc else ())
                         adapt: tuple[str, ...] = ()
                         if init == "tst" and task in grid.self_train:  # the space's unlabelled views, fused
@@ -185,7 +196,7 @@ def plan_jobs(grid: Grid, root: Path) -> list[Job]:
                              *grid.transfer_task.get(task, ()), *adapt),
                             deps=deps, params={"scene": j, "init": init, "objective": oname, "task": task,
                                                "seed": seed, "source": source, "scored_by": deploy})))
-                    if deploy:
+                    if deploy and heads:
                         add(Job(deploy, "deploy", (f"heads={_seq(at(h) for h in heads)}", f"data={at(ev)}",
                                                    *grid.deploy_overrides), deps=(ev, *heads)))
     return list(jobs.values())
@@ -275,4 +286,5 @@ def grid_from_config(g: Mapping[str, Any]) -> Grid:
                 transfer_task={k: tuple(v or ()) for k, v in (g.get("transfer_task") or {}).items()},
                 head_steps={k: int(v) for k, v in (g.get("head_steps") or {}).items()},
                 deploy=bool(g.get("deploy", False)), deploy_overrides=tuple(g.get("deploy_overrides") or ()),
-                self_train={k: tuple(v or ()) for k, v in (g.get("self_train") or {}).items()})
+                self_train={k: tuple(v or ()) for k, v in (g.get("self_train") or {}).items()},
+                task_inits={k: tuple(v or ()) for k, v in (g.get("task_inits") or {}).items()})

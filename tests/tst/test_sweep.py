@@ -79,6 +79,21 @@ def test_only_the_tst_head_self_trains_on_its_own_space_views(tmp_path):
     assert len(others) == 7 and not any(o.startswith("self_train") for j in others for o in j.overrides)
 
 
+def test_task_inits_train_a_task_for_the_listed_inits_only(tmp_path):
+    grid = Grid(scenes=(3,), inits=("tst", "scratch", "other", "oracle"), tasks=("semseg", "det"), seeds=(0, 1),
+                task_inits={"det": ("tst", "other")}, deploy=True)
+    jobs = {j.name for j in plan_jobs(grid, tmp_path)}
+    det = sorted(n for n in jobs if n.startswith("transfer/") and "/det/" in n)
+    assert det == [f"transfer/synth3/{i}/multimae/det/seed{s}" for i in ("other", "tst") for s in (0, 1)]
+    assert sum(n.startswith("transfer/") and "/semseg/" in n for n in jobs) == 8  # semseg keeps every init
+    assert sum(n.startswith("deploy/") for n in jobs) == 8  # each cell still deploys its heads
+    for bad, match in [({"caption": ("tst",)}, "task_inits: 'caption' is not in tasks"),
+                       ({"det": ("space7",)}, r"task_inits.det: \['space7'\] must be a non-empty subset of inits"),
+                       ({"det": ()}, "non-empty subset")]:
+        with pytest.raises(ValueError, match=match):
+            Grid(inits=("tst", "other"), tasks=("semseg", "det"), task_inits=bad)
+
+
 @pytest.mark.slow
 def test_adding_self_train_extends_the_finished_tst_head_only(tmp_path, capsys):
     first = run(compose_config("sweep", [*TINY, f"out={tmp_path}", "grid.self_train={}"]))
