@@ -7,7 +7,7 @@ import os
 import pytest
 from omegaconf import OmegaConf
 
-from tst.pipeline import Grid, Objective, compose_config, is_done, plan_jobs
+from tst.pipeline import Grid, Objective, compose_config, grid_from_config, is_done, plan_jobs
 from tst.sweep import make_launcher, run
 
 
@@ -87,6 +87,8 @@ def test_task_inits_train_a_task_for_the_listed_inits_only(tmp_path):
     assert det == [f"transfer/synth3/{i}/multimae/det/seed{s}" for i in ("other", "tst") for s in (0, 1)]
     assert sum(n.startswith("transfer/") and "/semseg/" in n for n in jobs) == 8  # semseg keeps every init
     assert sum(n.startswith("deploy/") for n in jobs) == 8  # each cell still deploys its heads
+    cfg = compose_config("sweep", ["grid.tasks=[semseg,det]", "grid.task_inits={det:[tst,other]}"])  # the CLI form
+    assert grid_from_config(OmegaConf.to_container(cfg, resolve=True)["grid"]).task_inits == {"det": ("tst", "other")}
     for bad, match in [({"caption": ("tst",)}, "task_inits: 'caption' is not in tasks"),
                        ({"det": ("space7",)}, r"task_inits.det: \['space7'\] must be a non-empty subset of inits"),
                        ({"det": ()}, "non-empty subset")]:
