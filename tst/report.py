@@ -59,24 +59,25 @@ def _chance(root: Path, rows: list[dict], metrics: list[str]) -> dict[str, float
 HEADLINE = "semseg/mIoU"  # the metric the one-line verdict speaks about
 
 
-def _verdict(gains: dict[str, dict[str, PairedGain]], metrics: list[str]) -> str:
-    """One sentence: did specialization pay on this run (the paired intervals, not the means, decide)?"""
+def _verdict(gains: dict[str, dict[str, PairedGain]], metrics: list[str], who: str = "tst") -> str:
+    """One sentence: did specialization pay on this run (the paired intervals, not the means, decide)?
+    ``who``: the row the gains are of (``tst``, or ``tst + space map``)."""
     m = HEADLINE if HEADLINE in metrics else metrics[0]
     parts = [(ref, g[m]) for ref, g in gains.items() if m in g and g[m].n]
     if not parts:
-        return "Specialization could not be judged: no (scene, seed) pair has both tst and a baseline."
+        return f"Specialization could not be judged: no (scene, seed) pair has both {who} and a baseline."
     if any(g.n < 2 for _, g in parts):
-        return (f"Specialization on {m}: " + "; ".join(f"tst − {ref} {g.mean:+.2f}" for ref, g in parts)
+        return (f"Specialization on {m}: " + "; ".join(f"{who} − {ref} {g.mean:+.2f}" for ref, g in parts)
                 + " from a single (scene, seed) pair — no interval; run more seeds (tst sweep "
                   "experiment=analysis_gain) before reading it as a gain.")
-    sign = 1.0 if higher_is_better(m) else -1.0  # depth AbsRel / RMSE: a negative tst − baseline is a gain
+    sign = 1.0 if higher_is_better(m) else -1.0  # depth AbsRel / RMSE: a negative difference is a gain
     won = [ref for ref, g in parts if g.significant and sign * g.mean > 0]
     lost = [ref for ref, g in parts if g.significant and sign * g.mean < 0]
-    detail = "; ".join(f"tst − {ref} {g.text()}" for ref, g in parts)
+    detail = "; ".join(f"{who} − {ref} {g.text()}" for ref, g in parts)
     if len(won) == len(parts):
-        return f"Specialization paid on {m}: tst beats {' and '.join(won)} with 95% intervals above zero ({detail})."
+        return f"Specialization paid on {m}: {who} beats {' and '.join(won)} with 95% intervals above zero ({detail})."
     if lost:
-        return f"Specialization did not pay on {m}: tst is worse than {' and '.join(lost)} ({detail})."
+        return f"Specialization did not pay on {m}: {who} is worse than {' and '.join(lost)} ({detail})."
     return f"Specialization did not clearly pay on {m}: an interval includes zero ({detail})."
 
 
@@ -111,6 +112,8 @@ def _space_map(rows: list[dict], metrics: list[str]) -> tuple[str, dict]:
             "cam_to_world). Paired against the baselines' heads (RGB only):\n\n| | " + " | ".join(keys) + " |\n|" +
             "---|" * (len(keys) + 1) + "\n" + f"| {MAPPED} | " + " | ".join(cells[m].text() for m in keys) + " |\n" +
             "".join(f"| − {ref} | " + " | ".join(g[m].text() for m in keys) + " |\n" for ref, g in gains.items()))
+    if gains:
+        text += f"\n**{_verdict(gains, keys, who=MAPPED)}**\n"
     return text, {"means": {m: cells[m].mean for m in keys}, "stds": {m: cells[m].std for m in keys},
                   "paired": {ref: {m: {"mean": g[m].mean, "lo": g[m].lo, "hi": g[m].hi, "n": g[m].n} for m in keys}
                              for ref, g in gains.items()}}

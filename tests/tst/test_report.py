@@ -77,6 +77,7 @@ def test_gain_report_pairs_tst_with_its_space_map_against_the_baselines_heads(tm
     assert "scratch" not in m["paired"] and data["paired"]["other"]["semseg/mIoU"]["mean"] == pytest.approx(1.0)
     md = (tmp_path / "report.md").read_text()
     assert "| tst + space map | 38.00 ± 2.00 |" in md and "| − other | +8.00 [" in md
+    assert "Specialization paid on semseg/mIoU: tst + space map beats other with 95% intervals above zero" in md
 
 
 def test_a_single_pair_is_not_called_a_gain(tmp_path):
