@@ -210,16 +210,19 @@ class Perception:
             return task.perceive(model, rgb.to(self.device), size)
 
     def predict_posed(self, name: str, rgb: torch.Tensor, depth: Sequence[np.ndarray],
-                      poses: Sequence[tuple[Mapping, np.ndarray]]) -> list[dict[str, Any]]:
+                      poses: Sequence[tuple[Mapping, np.ndarray]],
+                      labels: Sequence[np.ndarray] | None = None) -> list[dict[str, Any]]:
         """``predict`` for views whose depth (metres [H, W]) and (intrinsics, cam_to_world) are known: with the
         space's map loaded, semseg answers from it where its voxels have votes, and detections are weighed
-        against those labels (``space_map.rescore_detections``); other heads, or no map: ``predict``."""
+        against those labels (``space_map.rescore_detections``); other heads, or no map: ``predict``.
+        ``labels``: those semseg answers when already made (the det head then does not run semseg again)."""
         outs = self.predict(name, rgb)
         if self.space_map is None or name not in ("semseg", "det") or "semseg" not in self.heads:
             return outs
-        seg = outs if name == "semseg" else self.predict("semseg", rgb)
-        labels = [read_labels(self.space_map, o["semseg"].cpu().numpy().astype(np.int64), d, k, T)[0]
-                  for o, d, (k, T) in zip(seg, depth, poses)]
+        if labels is None:
+            seg = outs if name == "semseg" else self.predict("semseg", rgb)
+            labels = [read_labels(self.space_map, o["semseg"].cpu().numpy().astype(np.int64), d, k, T)[0]
+                      for o, d, (k, T) in zip(seg, depth, poses)]
         if name == "semseg":
             return [{**o, "semseg": torch.from_numpy(lab)} for o, lab in zip(outs, labels)]
         lut = class_map_by_name(self.task("semseg").class_names, self.task("det").class_names)
@@ -239,9 +242,12 @@ class Perception:
                 if not ids:
                     continue
                 x = torch.from_numpy(np.stack([rgbs[i] for i in ids])).permute(0, 3, 1, 2).float().div_(255.0)
+                labels = None  # the semseg head runs first (TASK_ORDER): its mapped labels serve the det head
                 for name in self.heads:
-                    outs = self.predict_posed(name, x, [depths[i] for i in ids], [poses[i] for i in ids]) \
+                    outs = self.predict_posed(name, x, [depths[i] for i in ids], [poses[i] for i in ids], labels) \
                         if mapped[ids[0]] else self.predict(name, x)
+                    if mapped[ids[0]] and name == "semseg":
+                        labels = [o["semseg"].numpy() for o in outs]
                     for i, o in zip(ids, outs):
                         results[i].update(self._format(name, o))
                 for i in ids if mapped[ids[0]] and "semseg" in self.heads else ():

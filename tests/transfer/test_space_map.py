@@ -92,6 +92,13 @@ def test_self_training_writes_and_scores_the_map_and_the_plugin_reads_it(space, 
         ev.add(p.task("semseg").labels({"semseg": truth[i]["semseg"]}).numpy(), o["semseg"].astype(np.int64))
     assert relabelled > 0  # the map overrode some of the head's own labels
     assert ev.evaluate()["semseg/mIoU"] == pytest.approx(m["semseg/map_mIoU"])  # what transfer scored
+    # with a det head too, its boxes are weighed against the same labels (made once per batch)
+    both = Perception.from_run([out, space["det"]], device="cpu")
+    x = torch.from_numpy(np.stack(rgb)).permute(0, 3, 1, 2).float().div(255)
+    want = both.predict_posed("det", x, depth, [(mt["intrinsics"], np.asarray(mt["cam_to_world"])) for mt in meta])
+    for o, w in zip(both(obs), want):
+        w = both._format("det", w)["detections"]
+        assert all(np.array_equal(o["detections"][k], w[k]) for k in ("boxes", "labels", "scores"))
     plain = head_only(obs)
     assert all("semseg_mapped" not in o and np.array_equal(o["semseg"], r) for o, r in zip(plain, own))
     assert all(np.array_equal(o["semseg"], r) for o, r in zip(p([{"rgb": x, "depth": d} for x, d in zip(rgb, depth)]),
