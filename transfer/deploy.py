@@ -163,7 +163,7 @@ def run(cfg: DictConfig) -> dict:
                 print(f"deploy: {name}: head classes without an eval class: {ev.unmapped}; eval classes the head "
                       f"cannot predict (ignored): {ev.uncovered}", flush=True)
         if perception.space_map is not None and "depth" in have:  # agents with depth and pose read the map
-            for name in [n for n in ("semseg", "det") if n in perception.tasks]:
+            for name in [n for n in perception.tasks if perception.task(n).info.map_aware]:
                 ev = HeadEval(name, perception, eval_vocab, synonyms, task_options(cfg, name))
                 res, _, _ = evaluate_head(ev, perception, data, indices, int(cfg.eval_batch_size), set(),
                                           cfg.get("workers", "auto"), bool(cfg.get("progress", True)), posed=True)

@@ -51,7 +51,7 @@ from torch import nn
 from tst.device import resolve_device
 from tst.transfer.head_checkpoint import load_head
 from tst.transfer.space_fusion import VoxelVotes
-from tst.transfer.space_map import MAP_FILE, class_map_by_name, read_labels, rescore_detections
+from tst.transfer.space_map import MAP_FILE, read_labels
 from tst.transfer.tasks import TASKS
 
 TASK_ORDER = tuple(TASKS)  # heads run (and outputs fill) in the registry's order
@@ -159,7 +159,8 @@ class Perception:
         self.score_threshold = float(score_threshold)
         self.sources: dict[str, Path] = {}  # task -> head.pt it came from (from_run)
         self.configs: dict[str, dict] = {n: {} for n in self.heads}  # task -> its transfer run's config
-        self.space_map: VoxelVotes | None = None  # the test space's semseg map (from_run), read with depth + pose
+        self.space_map: VoxelVotes | None = None  # the test space's map (from_run), read with depth + pose
+        self.map_head: str | None = None  # the head whose run held it (a task that self-trains), in its classes
 
     @classmethod
     def from_run(cls, dir_or_dirs: str | Path | Sequence[str | Path], device: str = "auto",
@@ -181,9 +182,11 @@ class Perception:
             configs[task.name] = state.get("config") or {}
         out = cls({n: heads[n] for n in TASK_ORDER if n in heads}, dev, score_threshold)
         out.sources, out.configs = sources, configs
-        m = sources["semseg"].parent / MAP_FILE if "semseg" in sources else None
-        if space_map and m is not None and m.is_file():
-            out.space_map = VoxelVotes.load(m)
+        for name in out.heads if space_map else ():
+            m = sources[name].parent / MAP_FILE
+            if out.task(name).info.self_trains and m.is_file():
+                out.space_map, out.map_head = VoxelVotes.load(m), name
+                break
         return out
 
     @property
@@ -217,16 +220,21 @@ class Perception:
         against those labels (``space_map.rescore_detections``); other heads, or no map: ``predict``.
         ``labels``: those semseg answers when already made (the det head then does not run semseg again)."""
         outs = self.predict(name, rgb)
-        if self.space_map is None or name not in ("semseg", "det") or "semseg" not in self.heads:
+        task, src = self.task(name), self.map_head
+        if self.space_map is None or src is None or not task.info.map_aware:
             return outs
         if labels is None:
-            seg = outs if name == "semseg" else self.predict("semseg", rgb)
-            labels = [read_labels(self.space_map, o["semseg"].cpu().numpy().astype(np.int64), d, k, T)[0]
-                      for o, d, (k, T) in zip(seg, depth, poses)]
-        if name == "semseg":
-            return [{**o, "semseg": torch.from_numpy(lab)} for o, lab in zip(outs, labels)]
-        lut = class_map_by_name(self.task("semseg").class_names, self.task("det").class_names)
-        return [rescore_detections(o, lab, lut) for o, lab in zip(outs, labels)]
+            own = outs if name == src else self.predict(src, rgb)
+            labels = self.space_labels(own, depth, poses)
+        names = self.task(src).class_names
+        return [task.with_space_labels(o, lab, names) for o, lab in zip(outs, labels)]
+
+    def space_labels(self, outputs: Sequence[dict], depth: Sequence[np.ndarray],
+                     poses: Sequence[tuple[Mapping, np.ndarray]]) -> list[np.ndarray]:
+        """The map head's outputs of posed views -> their class ids [H, W]: the map's where its voxels have votes."""
+        task = self.task(self.map_head)
+        return [read_labels(self.space_map, task.pixel_classes(o), d, k, T)[0]
+                for o, d, (k, T) in zip(outputs, depth, poses)]
 
     def __call__(self, observation: Any) -> dict[str, Any] | list[dict[str, Any]]:
         rgbs, depths, batched = split_observations(observation)
@@ -242,17 +250,17 @@ class Perception:
                 if not ids:
                     continue
                 x = torch.from_numpy(np.stack([rgbs[i] for i in ids])).permute(0, 3, 1, 2).float().div_(255.0)
-                labels = None  # the semseg head runs first (TASK_ORDER): its mapped labels serve the det head
-                for name in self.heads:
+                labels = None  # the map head runs first: its mapped labels serve the other heads
+                for name in sorted(self.heads, key=lambda n: n != self.map_head):
                     outs = self.predict_posed(name, x, [depths[i] for i in ids], [poses[i] for i in ids], labels) \
                         if mapped[ids[0]] else self.predict(name, x)
-                    if mapped[ids[0]] and name == "semseg":
-                        labels = [o["semseg"].numpy() for o in outs]
+                    if mapped[ids[0]] and name == self.map_head:
+                        labels = [self.task(name).pixel_classes(o) for o in outs]
                     for i, o in zip(ids, outs):
                         results[i].update(self._format(name, o))
-                for i in ids if mapped[ids[0]] and "semseg" in self.heads else ():
+                for i in ids if mapped[ids[0]] else ():
                     k, T = poses[i]
-                    results[i]["semseg_mapped"] = self.space_map.labels(depths[i], k, T) > 0
+                    results[i][f"{self.map_head}_mapped"] = self.space_map.labels(depths[i], k, T) > 0
         return results if batched else results[0]
 
     def _format(self, name: str, o: dict[str, Any]) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def predict_views(task, model, rgb: np.ndarray, size: int, batch_size: int, devi
     out = []
     for i in range(0, len(rgb), batch_size):
         x = torch.from_numpy(rgb[i:i + batch_size]).to(device).permute(0, 3, 1, 2).float().div_(255.0)
-        out += [o["semseg"].cpu().numpy() for o in task.perceive(model, x, size)]
+        out += [task.pixel_classes(o) for o in task.perceive(model, x, size)]
     return np.stack(out)
 
 
@@ -94,14 +94,14 @@ def score(task, model, votes: VoxelVotes, split: str | Path, size: int, batch_si
           min_votes: int = 1) -> dict[str, float]:
     """``split``'s views labelled by the map (the head where it has no votes), scored by the task's evaluator."""
     rgb, depth, meta = posed_views(split, "val")
-    truth = ShardDataset(split, ("semseg",))
+    truth = ShardDataset(split, tuple(m for m in task.modalities if m != "rgb"))  # the members scoring reads
     head = predict_views(task, model, rgb, size, batch_size, device)
     ev, covered = task.evaluator(), 0
     for i, (p, d, m) in enumerate(zip(head, depth, meta)):
         labels, hit = read_labels(votes, p, d, m["intrinsics"], m["cam_to_world"], min_votes)
         covered += int(hit.sum())
-        gts = task.ground_truth({"semseg": truth[i]["semseg"][None]}, [i])
-        ev.process(gts, [{"semseg": torch.from_numpy(labels)}])
+        gts = task.ground_truth({k: v[None] for k, v in truth[i].items() if isinstance(v, torch.Tensor)}, [i])
+        ev.process(gts, [task.with_space_labels({}, labels, task.class_names)])
     got = ev.evaluate()
     name = task.name
     return {f"{name}/map_mIoU": got[f"{name}/mIoU"], f"{name}/map_pixel_acc": got[f"{name}/pixel_acc"],

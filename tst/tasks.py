@@ -33,13 +33,14 @@ class TaskInfo:
     higher_is_better: tuple[bool, ...]
     vocabulary: bool
     self_trains: bool = False  # its head can train on its own predictions fused over the space (transfer self_train)
+    map_aware: bool = False  # its outputs can be corrected by the test space's map (transfer space_map)
 
 
 TASKS: dict[str, TaskInfo] = {t.name: t for t in (
     TaskInfo("semseg", ("rgb", "semseg"), ("semseg/mIoU",), ("semseg/mIoU",),
-             ("semseg/mIoU", "semseg/pixel_acc"), (True,), vocabulary=True, self_trains=True),
+             ("semseg/mIoU", "semseg/pixel_acc"), (True,), vocabulary=True, self_trains=True, map_aware=True),
     TaskInfo("det", ("rgb", "semseg", "instance"), ("det/AP", "det/AP50"), ("det/AP", "det/AP50"),
-             ("det/AP", "det/AP50", "det/AP75"), (True, True), vocabulary=True),
+             ("det/AP", "det/AP50", "det/AP75"), (True, True), vocabulary=True, map_aware=True),
     TaskInfo("caption", ("rgb", "caption"), ("caption/CIDEr",), ("caption/CIDEr",),
              ("caption/CIDEr", "caption/BLEU-4", "caption/ROUGE-L", "caption/METEOR"), (True,), vocabulary=False),
     TaskInfo("depth", ("rgb", "depth"), ("depth/AbsRel", "depth/RMSE", "depth/delta1"),

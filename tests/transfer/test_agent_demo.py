@@ -54,7 +54,7 @@ def test_an_agent_with_depth_reads_the_space_map_of_its_head(space, tmp_path):
     plain = run_agent(Perception.from_run(space["semseg"], device="cpu"), space["eval"], tmp_path / "a", steps=4,
                       threads=1)["metrics"]["map/mIoU"]
     p = Perception.from_run(space["semseg"], device="cpu")
-    p.space_map = _truth_votes(space["eval"], 0.1)[0]
+    p.space_map, p.map_head = _truth_votes(space["eval"], 0.1)[0], "semseg"
     mapped = run_agent(p, space["eval"], tmp_path / "b", steps=4, threads=1)["metrics"]["map/mIoU"]
     assert mapped > plain + 8  # measured 64.3 against 51.9: the six eval views cover part of what the walk sees
 

@@ -149,3 +149,13 @@ class Task(ABC):
     def resize_outputs(self, outputs: list[dict], hw: tuple[int, int]) -> list[dict]:
         """Outputs at the model's size -> at ``hw``; default: nothing spatial to resize."""
         return outputs
+
+    # ---- the test space's map (tst.transfer.space_map), for tasks whose info says self_trains / map_aware
+    def pixel_classes(self, output: Mapping[str, Any]) -> np.ndarray:
+        """One output's per-pixel class ids [H, W] (what the space map fuses); only tasks that self-train."""
+        raise NotImplementedError(f"task {self.name} has no per-pixel classes to fuse into a space map")
+
+    def with_space_labels(self, output: dict[str, Any], labels: np.ndarray, names: Mapping[int, str]) -> dict:
+        """One output corrected by the view's space labels [H, W] (class ids of ``names``: the map where its
+        voxels have votes, the mapping head elsewhere); default: unchanged."""
+        return output

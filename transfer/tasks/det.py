@@ -25,6 +25,7 @@ from tst.tasks import TASKS
 from tst.transfer import overlay as ov
 from tst.transfer.class_map import apply_lut
 from tst.transfer.det_model import boxes_from_instances, build_detector
+from tst.transfer.space_map import class_map_by_name, rescore_detections
 from tst.transfer.tasks.base import Task, TaskSpec
 
 
@@ -149,6 +150,9 @@ class DetTask(Task):
 
     def perceive(self, model: nn.Module, rgb: torch.Tensor, size: int) -> list[dict[str, Any]]:
         return self.predict(model, {"rgb": rgb})  # torchvision resizes to its image size and maps boxes back
+
+    def with_space_labels(self, output: dict[str, Any], labels: np.ndarray, names: Mapping[int, str]) -> dict:
+        return rescore_detections(output, labels, class_map_by_name(names, self.class_names))
 
     def plugin_output(self, o: Mapping[str, Any], score_threshold: float) -> dict[str, Any]:
         keep = o["scores"] >= score_threshold

@@ -122,3 +122,9 @@ class SemSegTask(Task):
 
     def plugin_output(self, o: Mapping[str, Any], score_threshold: float) -> dict[str, Any]:
         return {"semseg": o["semseg"].cpu().numpy().astype(np.uint16)}
+
+    def pixel_classes(self, output: Mapping[str, Any]) -> np.ndarray:
+        return output["semseg"].cpu().numpy().astype(np.int64)
+
+    def with_space_labels(self, output: dict[str, Any], labels: np.ndarray, names: Mapping[int, str]) -> dict:
+        return {**output, "semseg": torch.from_numpy(labels)}  # the map's labels are this head's own classes

@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[3]
 RUNNERS = ("transfer/run.py", "transfer/deploy.py", "transfer/perception.py", "transfer/head_checkpoint.py",
            "transfer/deploy_report.py", "transfer/evaluation.py", "tst/pipeline.py", "tst/aggregate.py")
 
-# "depth" is also a modality: the observation's depth input (perception), the pretraining inputs (pipeline)
-ALLOWED = {"transfer/perception.py": {"depth"}, "tst/pipeline.py": {"depth"}}
+# "depth" is also a modality: the observation's depth input (perception), the posed eval views read with the space
+# map (deploy), the pretraining inputs (pipeline)
+ALLOWED = {"transfer/perception.py": {"depth"}, "transfer/deploy.py": {"depth"}, "tst/pipeline.py": {"depth"}}
 
 
 def test_both_registries_name_the_same_tasks_with_a_config_each():
