@@ -135,7 +135,8 @@ def rescore_detections(out: dict, labels: np.ndarray, seg_to_det: np.ndarray, mi
     boxes, scores, names = out["boxes"], out["scores"], out["labels"]
     if not len(boxes):
         return out
-    det_ids = seg_to_det[np.clip(labels, 0, len(seg_to_det) - 1)]  # [H, W] detection class per pixel
+    ok = (labels >= 0) & (labels < len(seg_to_det))  # an id outside the map's vocabulary names no detection class
+    det_ids = np.where(ok, seg_to_det[np.where(ok, labels, 0)], 0)  # [H, W] detection class per pixel
     h, w = det_ids.shape
     k = int(seg_to_det.max()) + 1
     new_scores, extra = scores.clone(), []

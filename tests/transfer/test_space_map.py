@@ -117,7 +117,8 @@ def test_detections_are_weighed_against_the_space_labels_inside_each_box():
     from tst.transfer.space_map import class_map_by_name, rescore_detections
 
     labels = np.zeros((10, 10), np.int64)
-    labels[:, :5], labels[:, 5:8] = 3, 5  # columns 8-9: a class that is no detection class (4: wall)
+    labels[:, :5], labels[:, 5:8] = 3, 5  # columns 8-9: a class that is no detection class (4: wall) ...
+    labels[0, 8] = 99  # ... and one id beyond the map's vocabulary, which names none either
     lut = class_map_by_name({3: "chair", 4: "wall", 5: "table"}, {1: "chair", 2: "table"})
     assert lut.tolist() == [0, 0, 0, 1, 0, 2]
     out = {"boxes": torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 5.0, 10.0], [8.0, 0.0, 10.0, 10.0]]),
