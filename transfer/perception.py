@@ -213,28 +213,29 @@ class Perception:
             return task.perceive(model, rgb.to(self.device), size)
 
     def predict_posed(self, name: str, rgb: torch.Tensor, depth: Sequence[np.ndarray],
-                      poses: Sequence[tuple[Mapping, np.ndarray]],
-                      labels: Sequence[np.ndarray] | None = None) -> list[dict[str, Any]]:
+                      poses: Sequence[tuple[Mapping, np.ndarray]]) -> list[dict[str, Any]]:
         """``predict`` for views whose depth (metres [H, W]) and (intrinsics, cam_to_world) are known: with the
         space's map loaded, semseg answers from it where its voxels have votes, and detections are weighed
-        against those labels (``space_map.rescore_detections``); other heads, or no map: ``predict``.
-        ``labels``: those semseg answers when already made (the det head then does not run semseg again)."""
+        against those labels (``space_map.rescore_detections``); other heads, or no map: ``predict``."""
         outs = self.predict(name, rgb)
-        task, src = self.task(name), self.map_head
-        if self.space_map is None or src is None or not task.info.map_aware:
+        if not self._reads_map(name):
             return outs
-        if labels is None:
-            own = outs if name == src else self.predict(src, rgb)
-            labels = self.space_labels(own, depth, poses)
-        names = self.task(src).class_names
-        return [task.with_space_labels(o, lab, names) for o, lab in zip(outs, labels)]
+        own = outs if name == self.map_head else self.predict(self.map_head, rgb)
+        return self._with_map(name, outs, [lab for lab, _ in self.space_labels(own, depth, poses)])
 
     def space_labels(self, outputs: Sequence[dict], depth: Sequence[np.ndarray],
-                     poses: Sequence[tuple[Mapping, np.ndarray]]) -> list[np.ndarray]:
-        """The map head's outputs of posed views -> their class ids [H, W]: the map's where its voxels have votes."""
+                     poses: Sequence[tuple[Mapping, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The map head's outputs of posed views -> per view (class ids [H, W], the map's where its voxels have
+        votes; bool [H, W] of those pixels)."""
         task = self.task(self.map_head)
-        return [read_labels(self.space_map, task.pixel_classes(o), d, k, T)[0]
-                for o, d, (k, T) in zip(outputs, depth, poses)]
+        return [read_labels(self.space_map, task.pixel_classes(o), d, k, T) for o, d, (k, T) in zip(outputs, depth, poses)]
+
+    def _reads_map(self, name: str) -> bool:
+        return self.space_map is not None and self.map_head is not None and self.task(name).info.map_aware
+
+    def _with_map(self, name: str, outs: list[dict], labels: Sequence[np.ndarray]) -> list[dict]:
+        names = self.task(self.map_head).class_names
+        return [self.task(name).with_space_labels(o, lab, names) for o, lab in zip(outs, labels)]
 
     def __call__(self, observation: Any) -> dict[str, Any] | list[dict[str, Any]]:
         rgbs, depths, batched = split_observations(observation)
@@ -244,23 +245,23 @@ class Perception:
         groups: dict[tuple[int, int], list[int]] = {}
         for i, r in enumerate(rgbs):
             groups.setdefault(r.shape[:2], []).append(i)
-        mapped = [self.space_map is not None and d is not None and p is not None for d, p in zip(depths, poses)]
+        has_map = self.space_map is not None and self.map_head is not None
+        mapped = [has_map and d is not None and p is not None for d, p in zip(depths, poses)]
         for idx in groups.values():
             for ids in ([i for i in idx if mapped[i]], [i for i in idx if not mapped[i]]):
                 if not ids:
                     continue
                 x = torch.from_numpy(np.stack([rgbs[i] for i in ids])).permute(0, 3, 1, 2).float().div_(255.0)
-                labels = None  # the map head runs first: its mapped labels serve the other heads
-                for name in sorted(self.heads, key=lambda n: n != self.map_head):
-                    outs = self.predict_posed(name, x, [depths[i] for i in ids], [poses[i] for i in ids], labels) \
-                        if mapped[ids[0]] else self.predict(name, x)
-                    if mapped[ids[0]] and name == self.map_head:
-                        labels = [self.task(name).pixel_classes(o) for o in outs]
-                    for i, o in zip(ids, outs):
+                outs = {name: self.predict(name, x) for name in self.heads}  # each head runs once
+                if mapped[ids[0]]:  # the map head's labels (one lookup per view) serve every head that reads the map
+                    looked = self.space_labels(outs[self.map_head], [depths[i] for i in ids], [poses[i] for i in ids])
+                    labels = [lab for lab, _ in looked]
+                    outs = {n: self._with_map(n, o, labels) if self._reads_map(n) else o for n, o in outs.items()}
+                    for i, (_, hit) in zip(ids, looked):
+                        results[i][f"{self.map_head}_mapped"] = hit
+                for name, head_outs in outs.items():
+                    for i, o in zip(ids, head_outs):
                         results[i].update(self._format(name, o))
-                for i in ids if mapped[ids[0]] else ():
-                    k, T = poses[i]
-                    results[i][f"{self.map_head}_mapped"] = self.space_map.labels(depths[i], k, T) > 0
         return results if batched else results[0]
 
     def _format(self, name: str, o: dict[str, Any]) -> dict[str, Any]:
