@@ -108,15 +108,22 @@ def score(task, model, votes: VoxelVotes, split: str | Path, size: int, batch_si
             f"{name}/map_coverage": round(100.0 * covered / max(1, head.size), 2)}
 
 
+def same_space(a: str | Path, b: str | Path) -> bool:
+    """Whether two splits show the same single space (their manifests' scene hashes), so that one's map
+    can label the other's views: a map of space i looked up with space j's poses reads unrelated voxels."""
+    ha, hb = (read_manifest(x).get("scene_hashes") or {} for x in (a, b))
+    return len(ha) == 1 and len(hb) == 1 and set(ha.values()) == set(hb.values())
+
+
 def after_self_train(cfg, task, model, device: torch.device, run_dir: Path) -> dict[str, float]:
     """Build the map of ``self_train.data`` with the self-trained head, save it as ``MAP_FILE`` in ``run_dir``
-    and, when ``val`` is a posed split of the test space, score the eval views with it."""
+    and, when ``val`` is a posed split of the same space (``same_space``), score the eval views with it."""
     st = cfg.self_train
     size, bs = int(cfg.image_size), int(cfg.eval_batch_size)
     votes = build(task, model, str(st.data), float(st.voxel), size, bs, device)
     votes.save(Path(run_dir) / MAP_FILE)
     out = {"self_train/map_voxels": len(votes.keys)}
-    if posed(cfg.val):
+    if posed(cfg.val) and same_space(st.data, cfg.val):  # another space's views (the matrix) have no map
         out.update(score(task, model, votes, cfg.val, size, bs, device, int(st.min_votes)))
     return out
 

@@ -9,7 +9,8 @@ and a re-run finds finished jobs by their ``config.yaml`` + completion marker (`
 
 Init names: ``scratch``; ``tst`` (pretrained on the test space itself); ``other`` (the same pretraining
 budget on the external spaces); ``other<k>`` (on the first k external spaces); ``space<i>`` (on the
-procedural space with seed i — the specialization-generalization matrix); ``oracle`` (the ceiling: the
+procedural space with seed i, and self-trained on its views like ``tst`` — the
+specialization-generalization matrix); ``oracle`` (the ceiling: the
 TST encoder, its head trained for the same steps on as many LABELLED views of the test space itself as
 the external set has, collected with another pose seed than the eval views — a label budget no user has).
 """
@@ -85,7 +86,8 @@ class Grid:
     deploy: bool = False  # True: heads are scored by `tst deploy` on the eval split (transfer holds out external views)
     deploy_overrides: tuple[str, ...] = ()
     # task -> transfer overrides of the TST head's self-training on the test space's pretraining views
-    # (transfer ``self_train``); tasks not listed, and every other init, train on the external set only
+    # (transfer ``self_train``; a space<i> head on space i's views); tasks not listed, and the other inits,
+    # train on the external set only
     self_train: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # task -> the inits whose heads train it (tasks not listed: every init); an expensive task can be run for
     # the comparison that matters (e.g. {det: [tst, other]}) while the cheap ones keep the full grid
@@ -184,7 +186,9 @@ def plan_jobs(grid: Grid, root: Path) -> list[Job]:
                             continue
                         deps = (train, ev) + ((enc,) if enc else ())
                         adapt: tuple[str, ...] = ()
-                        if init == "tst" and task in grid.self_train:  # the space's unlabelled views, fused
+                        # TST's test-space training: the space's unlabelled views, fused. A space<i> row is TST
+                        # for space i (its pretraining and self-training), wherever it is evaluated (the matrix)
+                        if (init == "tst" or init.startswith("space")) and task in grid.self_train:
                             views = source_data(source)
                             deps, adapt = deps + (views,), (f"self_train.data={at(views)}", *grid.self_train[task])
                         heads.append(add(Job(

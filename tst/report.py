@@ -5,8 +5,9 @@
 
 Analyses (one experiment config each, configs/experiment/analysis_*.yaml):
 - ``gain``: TST vs scratch vs other-spaces pretraining per task (table + bars, gains over both).
-- ``matrix``: specialization-generalization, encoder pretrained on space i (init ``space<i>``; ``tst``
-  on space j is the diagonal) evaluated on space j, as a heatmap.
+- ``matrix``: specialization-generalization, TST for space i (init ``space<i>``: pretrained on it and,
+  with ``grid.self_train``, self-trained on its views; ``tst`` on space j is the diagonal) evaluated on
+  space j, as a heatmap.
 - ``external``: other-spaces pretraining on k external spaces (init ``other<k>``) against the single
   test space, with the crossing point: how many external spaces the test space is worth.
 - ``ablation``: SSL objective / modality subsets (rows: objective).
@@ -180,8 +181,8 @@ def _matrix(rows: list[dict], root: Path, metric: str) -> tuple[str, dict]:
     evals = sorted({k[1] for k in summary})
     mat = [[summary[(i, j)][metric].mean if (i, j) in summary else math.nan for j in evals] for i in srcs]
     png = heatmap(mat, [f"space {i}" for i in srcs], [f"space {j}" for j in evals], root / "matrix.png",
-                  title=f"{metric}: pretrained on i, evaluated on j", xlabel="evaluated on", ylabel="pretrained on")
-    lines = ["| pretrained on \\ evaluated on | " + " | ".join(f"space {j}" for j in evals) + " |",
+                  title=f"{metric}: specialized to i, evaluated on j", xlabel="evaluated on", ylabel="specialized to")
+    lines = ["| specialized to \\ evaluated on | " + " | ".join(f"space {j}" for j in evals) + " |",
              "|" + "---|" * (len(evals) + 1)]
     for i in srcs:
         lines.append(f"| space {i} | " + " | ".join(
