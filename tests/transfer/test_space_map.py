@@ -7,14 +7,16 @@ import numpy as np
 import pytest
 import torch
 
+from tests.collect import compose_collect
 from tests.transfer.test_deploy import deploy_space
 from tests.transfer.test_self_train import _adapt, _cfg
+from tst.collect.run import run as collect
 from tst.dataset import ShardDataset
 from tst.metrics.semseg import SemSegEvaluator
 from tst.transfer.perception import Perception
 from tst.transfer.run import run
 from tst.transfer.space_fusion import VoxelVotes
-from tst.transfer.space_map import MAP_FILE, posed, posed_views, read_labels, score
+from tst.transfer.space_map import MAP_FILE, posed, posed_views, read_labels, same_space, score
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +105,19 @@ def test_self_training_writes_and_scores_the_map_and_the_plugin_reads_it(space, 
     assert all("semseg_mapped" not in o and np.array_equal(o["semseg"], r) for o, r in zip(plain, own))
     assert all(np.array_equal(o["semseg"], r) for o, r in zip(p([{"rgb": x, "depth": d} for x, d in zip(rgb, depth)]),
                                                               own))
+
+
+def test_a_map_of_another_space_is_built_but_not_scored_on_this_one(space, tmp_path):
+    other = tmp_path / "other_room"  # another room, posed like the eval views: its map is about other voxels
+    collect(compose_collect(other, "frames=6", "shard_size=6", "split=eval",
+                            scene={"_target_": "tests.collect.seeded_room", "seed": 3}))
+    assert same_space(space["eval"], space["eval"]) and not same_space(space["eval"], other)
+    assert not same_space(space["eval"], space["ext"])  # a split of several spaces is no one space
+    m = run(_cfg(space, tmp_path / "run", f"self_train.data={other}", "self_train.steps=2", "self_train.voxel=0.2",
+                 f"val={space['eval']}"))
+    assert m["self_train/map_voxels"] > 0 and (tmp_path / "run" / MAP_FILE).is_file()
+    assert not any(k.startswith("semseg/map_") for k in m)  # the matrix's off-diagonal: head only
+    assert "semseg/mIoU" in m
 
 
 def test_a_bad_pose_is_refused_naming_the_fix(space, tmp_path):

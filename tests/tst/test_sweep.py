@@ -79,6 +79,17 @@ def test_only_the_tst_head_self_trains_on_its_own_space_views(tmp_path):
     assert len(others) == 7 and not any(o.startswith("self_train") for j in others for o in j.overrides)
 
 
+def test_a_matrix_row_is_tst_for_its_own_space_wherever_it_is_evaluated(tmp_path):
+    grid = Grid(scenes=(0, 1), inits=("space0", "space1"), tasks=("semseg",), self_train={"semseg": ()})
+    jobs = {j.name: j for j in plan_jobs(grid, tmp_path)}
+    for j in (0, 1):
+        for i in (0, 1):
+            head = jobs[f"transfer/synth{j}/space{i}/multimae/semseg/seed0"]
+            assert f"self_train.data={tmp_path}/data/synth{i}/pretrain" in head.overrides  # space i's views
+            assert f"val={tmp_path}/data/synth{j}/eval" in head.overrides
+            assert f"init={tmp_path}/pretrain/synth{i}/multimae/seed0/export" in head.overrides
+
+
 def test_task_inits_train_a_task_for_the_listed_inits_only(tmp_path):
     grid = Grid(scenes=(3,), inits=("tst", "scratch", "other", "oracle"), tasks=("semseg", "det"), seeds=(0, 1),
                 task_inits={"det": ("tst", "other")}, deploy=True)
