@@ -67,6 +67,7 @@ class VoxelVotes:
         self._classes: list[np.ndarray] = []
         self.keys = np.zeros(0, np.int64)  # [V] sorted voxel keys (after finish)
         self.votes = np.zeros((0, self.num_classes), np.int64)  # [V, C] votes per voxel and class
+        self.space: str | None = None  # the mapped space's scene hash (save / load), so no other space reads it
 
     def add(self, classes: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics | Mapping,
             cam_to_world: np.ndarray) -> int:
@@ -98,14 +99,15 @@ class VoxelVotes:
         return self
 
     def save(self, path: str | Path) -> Path:
-        """Write the counted votes to ``path`` (.npz): the voxel side, the class count, keys and votes."""
+        """Write the counted votes to ``path`` (.npz): the voxel side, the class count, keys, votes and
+        ``space`` when it is known."""
         if self._keys:
             raise RuntimeError("VoxelVotes.save: call finish() after the last add()")
         path = Path(path)
         part = path.with_name(path.name + ".part")  # an interrupted save leaves no half map under the name
         with part.open("wb") as f:  # a file object keeps the name as given (np.savez would append .npz)
             np.savez_compressed(f, voxel=self.voxel, num_classes=self.num_classes, keys=self.keys,
-                                votes=self.votes.astype(np.int32))
+                                votes=self.votes.astype(np.int32), space=np.str_(self.space or ""))
         part.replace(path)
         return path
 
@@ -118,6 +120,7 @@ class VoxelVotes:
                 raise ValueError(f"{path} is not a space map written by VoxelVotes.save: it lacks {missing}")
             out = cls(int(z["num_classes"]), float(z["voxel"]))
             out.keys, out.votes = z["keys"].astype(np.int64), z["votes"].astype(np.int64)
+            out.space = (str(z["space"]) or None) if "space" in z.files else None  # older maps: unknown
         if out.votes.shape != (len(out.keys), out.num_classes):
             raise ValueError(f"{path}: votes {out.votes.shape} do not match {len(out.keys)} keys x "
                              f"{out.num_classes} classes")

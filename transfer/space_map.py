@@ -108,11 +108,16 @@ def score(task, model, votes: VoxelVotes, split: str | Path, size: int, batch_si
             f"{name}/map_coverage": round(100.0 * covered / max(1, head.size), 2)}
 
 
+def space_of(split: str | Path) -> str | None:
+    """The scene hash of the one space a split shows (its manifest's ``scene_hashes``); None for several."""
+    hashes = read_manifest(split).get("scene_hashes") or {}
+    return next(iter(hashes.values())) if len(hashes) == 1 else None
+
+
 def same_space(a: str | Path, b: str | Path) -> bool:
-    """Whether two splits show the same single space (their manifests' scene hashes), so that one's map
-    can label the other's views: a map of space i looked up with space j's poses reads unrelated voxels."""
-    ha, hb = (read_manifest(x).get("scene_hashes") or {} for x in (a, b))
-    return len(ha) == 1 and len(hb) == 1 and set(ha.values()) == set(hb.values())
+    """Whether two splits show the same single space, so that one's map can label the other's views: a map
+    of space i looked up with space j's poses reads unrelated voxels."""
+    return space_of(a) is not None and space_of(a) == space_of(b)
 
 
 def after_self_train(cfg, task, model, device: torch.device, run_dir: Path) -> dict[str, float]:
@@ -121,6 +126,7 @@ def after_self_train(cfg, task, model, device: torch.device, run_dir: Path) -> d
     st = cfg.self_train
     size, bs = int(cfg.image_size), int(cfg.eval_batch_size)
     votes = build(task, model, str(st.data), float(st.voxel), size, bs, device)
+    votes.space = space_of(st.data)
     votes.save(Path(run_dir) / MAP_FILE)
     out = {"self_train/map_voxels": len(votes.keys)}
     if posed(cfg.val) and same_space(st.data, cfg.val):  # another space's views (the matrix) have no map

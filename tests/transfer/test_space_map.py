@@ -16,7 +16,7 @@ from tst.metrics.semseg import SemSegEvaluator
 from tst.transfer.perception import Perception
 from tst.transfer.run import run
 from tst.transfer.space_fusion import VoxelVotes
-from tst.transfer.space_map import MAP_FILE, posed, posed_views, read_labels, same_space, score
+from tst.transfer.space_map import MAP_FILE, posed, posed_views, read_labels, same_space, score, space_of
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,9 @@ def _truth_votes(split, voxel):
 def test_saved_votes_load_back_exactly_and_a_foreign_file_is_refused(space, tmp_path):
     votes, depth, meta, _ = _truth_votes(space["eval"], 0.1)
     back = VoxelVotes.load(votes.save(tmp_path / "m.npz"))
-    assert back.voxel == 0.1 and back.num_classes == votes.num_classes
+    assert back.voxel == 0.1 and back.num_classes == votes.num_classes and back.space is None
+    votes.space = space_of(space["eval"])
+    assert VoxelVotes.load(votes.save(tmp_path / "s.npz")).space == votes.space is not None
     assert np.array_equal(back.keys, votes.keys) and np.array_equal(back.votes, votes.votes)
     k, T = meta[2]["intrinsics"], np.asarray(meta[2]["cam_to_world"])
     assert np.array_equal(back.labels(depth[2], k, T), votes.labels(depth[2], k, T))
@@ -118,6 +120,12 @@ def test_a_map_of_another_space_is_built_but_not_scored_on_this_one(space, tmp_p
     assert m["self_train/map_voxels"] > 0 and (tmp_path / "run" / MAP_FILE).is_file()
     assert not any(k.startswith("semseg/map_") for k in m)  # the matrix's off-diagonal: head only
     assert "semseg/mIoU" in m
+    assert VoxelVotes.load(tmp_path / "run" / MAP_FILE).space == space_of(other) != space_of(space["eval"])
+    from tests.transfer.test_deploy import compose_deploy
+    from tst.transfer.deploy import run as deploy
+
+    res = deploy(compose_deploy([tmp_path / "run"], space["eval"], tmp_path / "dep", "overlays=0"))
+    assert res["semseg/mIoU"] == pytest.approx(m["semseg/mIoU"]) and not [k for k in res if "/map_" in k]
 
 
 def test_a_bad_pose_is_refused_naming_the_fix(space, tmp_path):
