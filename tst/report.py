@@ -193,6 +193,16 @@ def _matrix(rows: list[dict], root: Path, metric: str) -> tuple[str, dict]:
     if diag and off:
         extra = {"diagonal_mean": sum(diag) / len(diag), "off_diagonal_mean": sum(off) / len(off)}
         lines.append(f"\nOn its own space {extra['diagonal_mean']:.2f}, on other spaces {extra['off_diagonal_mean']:.2f}.")
+        # per evaluated space (a column, so its difficulty cancels): specialized to it minus specialized elsewhere
+        own = {}
+        for b, j in enumerate(evals):
+            others = [mat[a][b] for a, i in enumerate(srcs) if i != j and not math.isnan(mat[a][b])]
+            if j in srcs and others and not math.isnan(mat[srcs.index(j)][b]):
+                own[j] = mat[srcs.index(j)][b] - sum(others) / len(others)
+        if own:
+            extra["own_minus_other"] = own
+            lines.append("Specialized to the evaluated space minus specialized to another, on it: " + ", ".join(
+                f"space {j} {v:+.2f}" for j, v in own.items()) + f" (mean {sum(own.values()) / len(own):+.2f}).")
     text = "\n".join(lines) + f"\n\n![matrix]({png.name})\n"
     return text, {"metric": metric, "sources": srcs, "evaluated": evals, "matrix": mat, **extra, "plot": png.name}
 

@@ -87,7 +87,7 @@ def test_a_single_pair_is_not_called_a_gain(tmp_path):
 
 
 def test_matrix_heatmap_puts_each_source_on_its_row(tmp_path):
-    value = {(0, 0): 50.0, (0, 1): 20.0, (1, 0): 25.0, (1, 1): 45.0}  # (pretrained on, evaluated on)
+    value = {(0, 0): 50.0, (0, 1): 20.0, (1, 0): 25.0, (1, 1): 45.0}  # (specialized to, evaluated on)
     for (i, j), v in value.items():
         init = "tst" if i == j and i == 0 else f"space{i}"  # `tst` on space j is the diagonal too
         _run(tmp_path, j, init, "multimae", "semseg", 0, semseg__mIoU=v)
@@ -95,7 +95,10 @@ def test_matrix_heatmap_puts_each_source_on_its_row(tmp_path):
     data = render(tmp_path, "matrix", metric="semseg/mIoU")
     assert data["matrix"] == [[51.0, 21.0], [26.0, 46.0]] and data["sources"] == [0, 1]
     assert data["diagonal_mean"] == 48.5 and data["off_diagonal_mean"] == 23.5
-    assert "| space 1 | 26.00 ± 1.41 | 46.00 ± 1.41 |" in (tmp_path / "report.md").read_text()
+    assert data["own_minus_other"] == {0: 25.0, 1: 25.0}  # per column (rows would give 30 and 20)
+    text = (tmp_path / "report.md").read_text()
+    assert "| space 1 | 26.00 ± 1.41 | 46.00 ± 1.41 |" in text
+    assert "minus specialized to another, on it: space 0 +25.00, space 1 +25.00 (mean +25.00)" in text
     _png(tmp_path / "matrix.png")
 
 
