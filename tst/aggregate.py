@@ -52,6 +52,9 @@ def sweep_rows(root: str | Path) -> list[dict]:
         by_name = {j["name"]: j for j in jobs}
         rows = []
         for j in jobs:
+            if j["stage"] == "deploy" and j["params"].get("tasks"):  # heads of another cell scored here (matrix)
+                rows += [_row({**j["params"], "task": t}, j["status"], j.get("error", ""), root / j["name"])
+                         for t in j["params"]["tasks"]]
             if j["stage"] != "transfer":
                 continue
             status, error, scorer = j["status"], j.get("error", ""), j["params"].get("scored_by") or j["name"]

@@ -10,7 +10,8 @@ and a re-run finds finished jobs by their ``config.yaml`` + completion marker (`
 Init names: ``scratch``; ``tst`` (pretrained on the test space itself); ``other`` (the same pretraining
 budget on the external spaces); ``other<k>`` (on the first k external spaces); ``space<i>`` (on the
 procedural space with seed i, and self-trained on its views like ``tst`` — the
-specialization-generalization matrix); ``oracle`` (the ceiling: the
+specialization-generalization matrix: its heads are trained once, for space i, and ``tst deploy`` scores
+them on the other spaces' eval views); ``oracle`` (the ceiling: the
 TST encoder, its head trained for the same steps on as many LABELLED views of the test space itself as
 the external set has, collected with another pose seed than the eval views — a label budget no user has).
 """
@@ -163,46 +164,64 @@ def plan_jobs(grid: Grid, root: Path) -> list[Job]:
                        (f"data={at(data)}", f"model={grid.model}", f"objective={o.objective}",
                         f"modalities={_seq(o.modalities)}", f"seed={seed}", *grid.pretrain), deps=(data,)))
 
+    def eval_split(j: int) -> str:
+        return collect(f"synth{j}/eval", "eval", grid.frames_eval, "extras=[caption]", f"scene.seed={j}")
+
+    def cell_heads(j: int, init: str, oname: str, seed: int, source: str, enc: str | None) -> list[str]:
+        """The heads of one (space j, init, objective, seed) cell, scored on space j's eval views."""
+        ev, train = eval_split(j), external
+        if init == "oracle":  # labelled views of the test space itself, other poses than the eval views
+            train = collect(f"synth{j}/labelled", "eval", grid.frames_external, "extras=[caption]",
+                            f"scene.seed={j}", f"seed={ORACLE_POSE_SEED}")
+        cell = f"synth{j}/{init}/{oname}"
+        deploy = f"deploy/{cell}/seed{seed}" if grid.deploy else None
+        heads = []
+        for task in grid.tasks:
+            if init not in grid.task_inits.get(task, (init,)):
+                continue
+            deps = (train, ev) + ((enc,) if enc else ())
+            adapt: tuple[str, ...] = ()
+            # TST's test-space training: the space's unlabelled views, fused. A space<i> row is TST for space i
+            # (its pretraining and self-training), wherever it is evaluated (the matrix)
+            if (init == "tst" or init.startswith("space")) and task in grid.self_train:
+                views = source_data(source)
+                deps, adapt = deps + (views,), (f"self_train.data={at(views)}", *grid.self_train[task])
+            heads.append(add(Job(
+                f"transfer/{cell}/{task}/seed{seed}", "transfer",
+                (f"task={task}", f"data={at(train)}", *(() if deploy else (f"val={at(ev)}",)),
+                 f"vocab={at(ev)}", f"init={'scratch' if enc is None else at(enc + '/export')}",
+                 f"model={grid.model}", f"seed={seed}", *grid.transfer,
+                 *((f"steps={grid.head_steps[task]}",) if task in grid.head_steps else ()),
+                 *grid.transfer_task.get(task, ()), *adapt),
+                deps=deps, params={"scene": j, "init": init, "objective": oname, "task": task,
+                                   "seed": seed, "source": source, "scored_by": deploy})))
+        if deploy and heads:
+            add(Job(deploy, "deploy", (f"heads={_seq(at(h) for h in heads)}", f"data={at(ev)}",
+                                       *grid.deploy_overrides), deps=(ev, *heads)))
+        return heads
+
     for j in grid.scenes:
-        ev = collect(f"synth{j}/eval", "eval", grid.frames_eval, "extras=[caption]", f"scene.seed={j}")
-        labelled = external
-        if "oracle" in grid.inits:  # labelled views of the test space itself, other poses than the eval views
-            labelled = collect(f"synth{j}/labelled", "eval", grid.frames_external, "extras=[caption]",
-                               f"scene.seed={j}", f"seed={ORACLE_POSE_SEED}")
+        ev = eval_split(j)
         for init in grid.inits:
             source = {"tst": f"synth{j}", "oracle": f"synth{j}",
                       "other": f"other{len(grid.external_seeds)}"}.get(init, init)
             if source.startswith("space"):
                 source = f"synth{source[5:]}"
+            home = int(init[5:]) if init.startswith("space") else j  # the space a space<i> row is TST for
             for oname in (("none",) if init == "scratch" else tuple(grid.objectives)):
                 for seed in grid.seeds:
                     enc = None if init == "scratch" else pretrain(source, oname, seed)
-                    cell = f"synth{j}/{init}/{oname}"
-                    deploy = f"deploy/{cell}/seed{seed}" if grid.deploy else None
-                    heads = []
-                    train = labelled if init == "oracle" else external
-                    for task in grid.tasks:
-                        if init not in grid.task_inits.get(task, (init,)):
-                            continue
-                        deps = (train, ev) + ((enc,) if enc else ())
-                        adapt: tuple[str, ...] = ()
-                        # TST's test-space training: the space's unlabelled views, fused. A space<i> row is TST
-                        # for space i (its pretraining and self-training), wherever it is evaluated (the matrix)
-                        if (init == "tst" or init.startswith("space")) and task in grid.self_train:
-                            views = source_data(source)
-                            deps, adapt = deps + (views,), (f"self_train.data={at(views)}", *grid.self_train[task])
-                        heads.append(add(Job(
-                            f"transfer/{cell}/{task}/seed{seed}", "transfer",
-                            (f"task={task}", f"data={at(train)}", *(() if deploy else (f"val={at(ev)}",)),
-                             f"vocab={at(ev)}", f"init={'scratch' if enc is None else at(enc + '/export')}",
-                             f"model={grid.model}", f"seed={seed}", *grid.transfer,
-                             *((f"steps={grid.head_steps[task]}",) if task in grid.head_steps else ()),
-                             *grid.transfer_task.get(task, ()), *adapt),
-                            deps=deps, params={"scene": j, "init": init, "objective": oname, "task": task,
-                                               "seed": seed, "source": source, "scored_by": deploy})))
-                    if deploy and heads:
-                        add(Job(deploy, "deploy", (f"heads={_seq(at(h) for h in heads)}", f"data={at(ev)}",
-                                                   *grid.deploy_overrides), deps=(ev, *heads)))
+                    if home == j or home not in grid.scenes:
+                        cell_heads(j, init, oname, seed, source, enc)
+                        continue
+                    # the matrix off its diagonal: space i's own heads (trained once, for its classes) deployed on
+                    # space j's eval views, which `tst deploy` matches by class name; no map: it is another space
+                    heads = cell_heads(home, init, oname, seed, source, enc)
+                    add(Job(f"deploy/synth{j}/{init}/{oname}/seed{seed}", "deploy",
+                            (f"heads={_seq(at(h) for h in heads)}", f"data={at(ev)}", "space_map=false",
+                             *grid.deploy_overrides), deps=(ev, *heads),
+                            params={"scene": j, "init": init, "objective": oname, "seed": seed,
+                                    "tasks": [h.split("/")[-2] for h in heads]}))
     return list(jobs.values())
 
 

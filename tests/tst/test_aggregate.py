@@ -76,3 +76,21 @@ def test_rows_from_sweep_json_take_deploy_scores_and_statuses(tmp_path):
     assert "blocked: tst/multimae/caption seed 0 (scene 0): needs pretrain/x" in md
     jobs_csv = list(csv.DictReader(open(tmp_path / "out" / "jobs.csv")))
     assert len(jobs_csv) == 4 and jobs_csv[2]["status"] == "failed"
+
+
+def test_a_deploy_of_another_cells_heads_gives_rows_of_its_own(tmp_path):
+    """The matrix off its diagonal: space 1's head deployed on space 0's views is the row (scene 0, space1)."""
+    _metrics(tmp_path / "deploy/x", semseg__mIoU=31.0, semseg__pixel_acc=80.0)
+    _metrics(tmp_path / "transfer/h", semseg__mIoU=40.0, semseg__pixel_acc=90.0)
+    own = {"scene": 1, "init": "space1", "objective": "multimae", "seed": 0}
+    jobs = [{"name": "transfer/h", "stage": "transfer", "status": "ok", "error": "",
+             "params": {**own, "task": "semseg", "scored_by": None}},
+            {"name": "deploy/x", "stage": "deploy", "status": "ok", "error": "",
+             "params": {**own, "scene": 0, "tasks": ["semseg"]}},
+            {"name": "deploy/y", "stage": "deploy", "status": "failed", "error": "no head",
+             "params": {**own, "scene": 2, "tasks": ["semseg"]}}]
+    (tmp_path / "sweep.json").write_text(json.dumps({"jobs": jobs}))
+    rows = {(r["scene"], r["init"]): r for r in sweep_rows(tmp_path)}
+    assert rows[(1, "space1")]["semseg/mIoU"] == 40.0 and rows[(0, "space1")]["semseg/mIoU"] == 31.0
+    assert rows[(2, "space1")]["status"] == "failed" and rows[(2, "space1")]["error"] == "no head"
+    assert len(rows) == 3

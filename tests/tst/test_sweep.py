@@ -16,13 +16,16 @@ def test_plan_shares_upstream_runs_and_wires_the_inits(tmp_path):
                 objectives={"mae": Objective("mae", ("rgb",)), "mm": Objective("multimae", ("rgb", "depth", "edges"))})
     jobs = {j.name: j for j in plan_jobs(grid, tmp_path)}
     transfers = [j for j in jobs.values() if j.stage == "transfer"]
-    # 2 scenes x (3 pretrained inits x 2 objectives + scratch) x 2 seeds x 2 tasks
-    assert len(transfers) == 2 * (3 * 2 + 1) * 2 * 2
+    # (2 scenes x (2 pretrained inits x 2 objectives + scratch) + space1's own 2 objectives) x 2 seeds x 2 tasks;
+    # space1 on synth0 deploys the synth1 heads
+    assert len(transfers) == (2 * (2 * 2 + 1) + 2) * 2 * 2
     # one pretraining per (data source, objective, seed): synth0, synth1, other2 -> 3 x 2 x 2
     assert sum(j.stage == "pretrain" for j in jobs.values()) == 12
-    t = jobs["transfer/synth0/space1/mm/det/seed1"]
-    assert f"init={tmp_path}/pretrain/synth1/mm/seed1/export" in t.overrides and f"val={tmp_path}/data/synth0/eval" in t.overrides
-    assert t.deps == ("data/external", "data/synth0/eval", "pretrain/synth1/mm/seed1")
+    t = jobs["transfer/synth1/space1/mm/det/seed1"]
+    assert f"init={tmp_path}/pretrain/synth1/mm/seed1/export" in t.overrides and f"val={tmp_path}/data/synth1/eval" in t.overrides
+    assert t.deps == ("data/external", "data/synth1/eval", "pretrain/synth1/mm/seed1")
+    assert jobs["deploy/synth0/space1/mm/seed1"].deps == (
+        "data/synth0/eval", "transfer/synth1/space1/mm/semseg/seed1", "transfer/synth1/space1/mm/det/seed1")
     assert "init=scratch" in jobs["transfer/synth1/scratch/none/semseg/seed0"].overrides
     other = jobs["data/other2"].overrides
     assert "external_seeds=[1000,1001]" in other and "split=external" in other and "extras=[edges]" in other
@@ -79,15 +82,24 @@ def test_only_the_tst_head_self_trains_on_its_own_space_views(tmp_path):
     assert len(others) == 7 and not any(o.startswith("self_train") for j in others for o in j.overrides)
 
 
-def test_a_matrix_row_is_tst_for_its_own_space_wherever_it_is_evaluated(tmp_path):
-    grid = Grid(scenes=(0, 1), inits=("space0", "space1"), tasks=("semseg",), self_train={"semseg": ()})
+def test_a_matrix_row_is_tst_for_its_own_space_and_deploys_its_head_elsewhere(tmp_path):
+    grid = Grid(scenes=(0, 1), inits=("space0", "space1", "space5"), tasks=("semseg",), self_train={"semseg": ()})
     jobs = {j.name: j for j in plan_jobs(grid, tmp_path)}
-    for j in (0, 1):
-        for i in (0, 1):
-            head = jobs[f"transfer/synth{j}/space{i}/multimae/semseg/seed0"]
-            assert f"self_train.data={tmp_path}/data/synth{i}/pretrain" in head.overrides  # space i's views
-            assert f"val={tmp_path}/data/synth{j}/eval" in head.overrides
-            assert f"init={tmp_path}/pretrain/synth{i}/multimae/seed0/export" in head.overrides
+    heads = sorted(n for n in jobs if n.startswith("transfer/"))
+    assert heads == ["transfer/synth0/space0/multimae/semseg/seed0", "transfer/synth0/space5/multimae/semseg/seed0",
+                     "transfer/synth1/space1/multimae/semseg/seed0", "transfer/synth1/space5/multimae/semseg/seed0"]
+    for i in (0, 1, 5):  # each head: space i's encoder, self-trained on space i's views
+        for h in (n for n in heads if f"/space{i}/" in n):
+            assert f"self_train.data={tmp_path}/data/synth{i}/pretrain" in jobs[h].overrides
+            assert f"init={tmp_path}/pretrain/synth{i}/multimae/seed0/export" in jobs[h].overrides
+    # off the diagonal, space i's own head (trained once) is deployed on space j's eval views
+    for j, i in ((0, 1), (1, 0)):
+        d = jobs[f"deploy/synth{j}/space{i}/multimae/seed0"]
+        head = f"transfer/synth{i}/space{i}/multimae/semseg/seed0"
+        assert f"heads=[{tmp_path}/{head}]" in d.overrides and f"data={tmp_path}/data/synth{j}/eval" in d.overrides
+        assert head in d.deps and d.params == {"scene": j, "init": f"space{i}", "objective": "multimae", "seed": 0,
+                                               "tasks": ["semseg"]}
+    assert sum(j.stage == "deploy" for j in jobs.values()) == 2  # space5 is in no column: trained per column
 
 
 def test_task_inits_train_a_task_for_the_listed_inits_only(tmp_path):
