@@ -132,6 +132,20 @@ def test_adding_self_train_extends_the_finished_tst_head_only(tmp_path, capsys):
     assert json.loads((tst_run / "metrics.json").read_text())["self_train/steps"] == 2
 
 
+@pytest.mark.slow
+def test_a_matrix_sweep_fills_every_cell_from_two_heads(tmp_path):
+    cfg = compose_config("sweep", [*TINY, f"out={tmp_path}", "analysis=matrix", "grid.scenes=[0,1]",
+                                   "grid.inits=[space0,space1]", "grid.self_train={semseg:['self_train.steps=1']}"])
+    out = run(cfg)
+    assert out["sweep/failed"] == 0 and out["sweep/blocked"] == 0
+    assert sorted(p.parent.parent.parent.name for p in tmp_path.glob("transfer/*/*/*/*/seed0")) == ["space0", "space1"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    off = json.loads((tmp_path / "deploy/synth1/space0/multimae/seed0/metrics.json").read_text())["semseg/mIoU"]
+    own = json.loads((tmp_path / "transfer/synth0/space0/multimae/semseg/seed0/metrics.json").read_text())
+    assert report["matrix"][0] == [pytest.approx(own["semseg/mIoU"]), pytest.approx(off)]  # row: space 0's head
+    assert own["self_train/steps"] == 1 and "semseg/map_mIoU" in own  # self-trained on its own space, its map scored
+
+
 def test_unknown_launcher_kind_fails_with_the_choices(tmp_path):
     with pytest.raises(ValueError, match="launcher.kind='pbs' is unknown; choose local, slurm or inline"):
         make_launcher("pbs", tmp_path, {})
