@@ -163,10 +163,11 @@ def run(cfg: DictConfig) -> dict:
             if ev.unmapped or ev.uncovered:
                 print(f"deploy: {name}: head classes without an eval class: {ev.unmapped}; eval classes the head "
                       f"cannot predict (ignored): {ev.uncovered}", flush=True)
-        own_space = perception.space_map is not None and perception.space_map.space in (None, space_of(data))
+        here = space_of(data) if perception.space_map is not None else None
+        own_space = perception.space_map is not None and perception.space_map.space in (None, here)
         if perception.space_map is not None and not own_space:
             print(f"deploy: the {perception.map_head} head's space map is of another space than {data} "
-                  f"(scene hash {perception.space_map.space} against {space_of(data)}): scored without it", flush=True)
+                  f"(scene hash {perception.space_map.space} against {here}): scored without it", flush=True)
         if own_space and "depth" in have:  # agents with depth and pose read the map
             for name in [n for n in perception.tasks if perception.task(n).info.map_aware]:
                 ev = HeadEval(name, perception, eval_vocab, synonyms, task_options(cfg, name))
