@@ -91,30 +91,44 @@ class CaptionModel(nn.Module):
     @torch.no_grad()
     def beam(self, rgb: torch.Tensor, beam_size: int = 3, max_len: int | None = None,
              length_penalty: float = 1.0) -> list[list[int]]:
-        """Beam search per image; finished hypotheses are ranked by log-prob / length**length_penalty."""
+        """Beam search per image; finished hypotheses are ranked by log-prob / length**length_penalty.
+
+        Every image keeps its own beams and its own stopping rule, but each step runs the live beams of
+        all images through the decoder in one call: decoding the beams image by image ran 96 eval views
+        ~4x slower than greedy on one CPU thread, which is why the sweeps once fell back to greedy.
+        """
         max_len = min(max_len or self.max_len, self.max_len)
         memory = self.encode(rgb)  # [B, N, d]
-        results = []
-        for b in range(rgb.shape[0]):
-            mem = memory[b : b + 1]
-            beams = [([self.bos_id], 0.0)]
-            finished: list[tuple[list[int], float]] = []
-            for _ in range(max_len - 1):
-                seqs = torch.tensor([s for s, _ in beams], device=rgb.device)  # [k, t]
-                logp = self._next_logprobs(mem.expand(len(beams), -1, -1), seqs)  # [k, V]
+        n = rgb.shape[0]
+        beams: list[list[tuple[list[int], float]]] = [[([self.bos_id], 0.0)] for _ in range(n)]
+        finished: list[list[tuple[list[int], float]]] = [[] for _ in range(n)]
+        live = list(range(n))  # images still searching
+        for _ in range(max_len - 1):
+            if not live:
+                break
+            owner = [b for b in live for _ in beams[b]]
+            seqs = torch.tensor([s for b in live for s, _ in beams[b]], device=rgb.device)  # [sum k, t]
+            logp = self._next_logprobs(memory[owner], seqs)  # [sum k, V]
+            top = logp.topk(beam_size, dim=-1)
+            values, indices = top.values.tolist(), top.indices.tolist()
+            row, still = 0, []
+            for b in live:
                 cand = []
-                for (s, score), lp in zip(beams, logp):
-                    top = lp.topk(beam_size)
-                    cand += [(s + [int(i)], score + float(v)) for v, i in zip(top.values, top.indices)]
+                for s, score in beams[b]:
+                    cand += [(s + [i], score + v) for v, i in zip(values[row], indices[row])]
+                    row += 1
                 cand.sort(key=lambda c: c[1], reverse=True)
-                beams = []
+                beams[b] = []
                 for s, score in cand:
-                    (finished if s[-1] == self.eos_id else beams).append((s, score))
-                    if len(beams) == beam_size:
+                    (finished[b] if s[-1] == self.eos_id else beams[b]).append((s, score))
+                    if len(beams[b]) == beam_size:
                         break
-                if len(finished) >= beam_size or not beams:
-                    break
-            pool = finished or beams
+                if len(finished[b]) < beam_size and beams[b]:
+                    still.append(b)
+            live = still
+        results = []
+        for b in range(n):
+            pool = finished[b] or beams[b]
             best = max(pool, key=lambda c: c[1] / max(len(c[0]) - 1, 1) ** length_penalty)
             results.append(self._strip(best[0]))
         return results

@@ -42,6 +42,46 @@ def test_greedy_equals_beam_of_one_and_never_emits_pad_or_bos():
         assert len(seq) <= 7 and 0 not in seq and 1 not in seq and 2 not in seq  # EOS stripped
 
 
+@torch.no_grad()
+def _reference_beam(m, rgb, beam_size, max_len, length_penalty):
+    """The textbook search, one image at a time (what the batched ``beam`` must reproduce)."""
+    out = []
+    for b in range(rgb.shape[0]):
+        mem = m.encode(rgb[b : b + 1])
+        beams, finished = [([m.bos_id], 0.0)], []
+        for _ in range(max_len - 1):
+            logp = m._next_logprobs(mem.expand(len(beams), -1, -1), torch.tensor([s for s, _ in beams]))
+            cand = []
+            for (s, score), lp in zip(beams, logp):
+                top = lp.topk(beam_size)
+                cand += [(s + [int(i)], score + float(v)) for v, i in zip(top.values, top.indices)]
+            cand.sort(key=lambda c: c[1], reverse=True)
+            beams = []
+            for s, score in cand:
+                (finished if s[-1] == m.eos_id else beams).append((s, score))
+                if len(beams) == beam_size:
+                    break
+            if len(finished) >= beam_size or not beams:
+                break
+        best = max(finished or beams, key=lambda c: c[1] / max(len(c[0]) - 1, 1) ** length_penalty)
+        out.append(m._strip(best[0]))
+    return out
+
+
+@pytest.mark.parametrize("beam_size,length_penalty", [(2, 1.0), (3, 0.0), (4, 1.0)])
+def test_batched_beam_equals_the_search_image_by_image(beam_size, length_penalty):
+    m = _model().eval()
+    with torch.no_grad():  # sharper, EOS-prone logits: hypotheses end at different steps per image
+        m.out.weight.mul_(8.0)
+        m.out.bias[m.eos_id] += 2.0
+    torch.manual_seed(1)
+    rgb = torch.rand(6, 3, 64, 64)
+    batched = m.beam(rgb, beam_size=beam_size, max_len=10, length_penalty=length_penalty)
+    assert batched == _reference_beam(m, rgb, beam_size, 10, length_penalty)
+    assert len({len(s) for s in batched}) > 1  # the images stopped at different lengths
+    assert batched[2:4] == m.beam(rgb[2:4], beam_size=beam_size, max_len=10, length_penalty=length_penalty)
+
+
 def test_patch_size_mismatch():
     with pytest.raises(ValueError, match="encoder patch size 8 does not match the patch size 16"):
         _model(patch_size=16)
