@@ -28,17 +28,18 @@ def bar_plot(values: Mapping[str, Mapping[str, float]], path: str | Path, *, tit
     fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(2.2 + 2.0 * len(metrics), 3.2), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, m in zip(axes[0], metrics):
+        ticks = []
         for i, s in enumerate(series):
             v = values[s].get(m, math.nan)
+            ticks.append(s if math.isnan(v) else f"{s}\n{v:.3g}")  # the value under its bar: no whisker covers it
             e = (errors or {}).get(s, {}).get(m, 0.0)
             if not math.isnan(v):
                 ax.bar(i, v, yerr=e if e and not math.isnan(e) else None, color=colors[i % len(colors)], capsize=3)
-                ax.text(i, v, f"{v:.3g}", ha="center", va="bottom", fontsize=7)
         ref = (reference or {}).get(m)
         if ref is not None and not math.isnan(ref):
             ax.axhline(ref, color="k", ls="--", lw=1)
             ax.text(len(series) - 0.5, ref, reference_label, ha="right", va="bottom", fontsize=7)
-        ax.set_xticks(range(len(series)), series, rotation=30, fontsize=8)
+        ax.set_xticks(range(len(series)), ticks, rotation=30, fontsize=8)
         ax.set_title(m, fontsize=9)
         ax.set_ylabel(ylabel, fontsize=8)
     fig.suptitle(title, fontsize=10)
