@@ -237,3 +237,25 @@ def test_a_depth_task_runs_in_a_sweep_scored_by_deploy(tmp_path):
     header = md.splitlines()[0]
     assert "semseg/mIoU" in header and "depth/AbsRel" in header and "depth/delta1" in header
     assert f"{scored['depth/AbsRel']:.2f} (n=1)" in md
+
+
+def test_ready_jobs_start_in_critical_path_order(tmp_path):
+    """One core, the demo's shape: the other-spaces collection and its pretraining (five jobs wait on them)
+    start before the scratch head that nothing waits on, though the plan lists that head first."""
+    from tst.pipeline import Job
+    from tst.sweep import execute, first_on_critical_path
+
+    jobs = [Job("ext", "collect", ()), Job("scratch", "transfer", (), deps=("ext",)),
+            Job("other_data", "collect", (), deps=("ext",)), Job("other_pre", "pretrain", (), deps=("other_data",)),
+            *[Job(f"other_{t}", "transfer", (), deps=("ext", "other_pre")) for t in ("semseg", "det", "caption")]]
+    started = []
+
+    def launch(job, argv, log):
+        started.append(job.name)
+        job.out(tmp_path).mkdir(parents=True, exist_ok=True)
+
+    out = execute(jobs, tmp_path, launch, parallel=1, echo=lambda line: None)
+    assert all(o.status == "ok" for o in out.values())
+    assert started == ["ext", "other_data", "other_pre", "scratch", "other_semseg", "other_det", "other_caption"]
+    # ties keep the plan's order; a job never precedes what it needs
+    assert [j.name for j in first_on_critical_path(jobs[1:2] + jobs[5:])] == ["scratch", "other_det", "other_caption"]
