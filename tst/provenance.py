@@ -37,6 +37,26 @@ def versions() -> dict[str, str]:
     return out
 
 
+def cpu() -> dict[str, str]:
+    """The CPU model and the vector kernels torch dispatches to (``AVX512``, ``AVX2``, …; when torch is loaded).
+
+    Why: the same config and seed give the same numbers on one machine, but float kernels differ between CPUs:
+    the demo's semseg mIoU came out 21.96 twice on one machine and 21.86 on another, same commit and config."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    out = {"model": model}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        out["capability"] = str(torch.backends.cpu.get_cpu_capability())
+    return out
+
+
 def provenance(seed: int | None = None) -> dict:
     return {
         "git": git_hash(),
@@ -44,5 +64,6 @@ def provenance(seed: int | None = None) -> dict:
         "versions": versions(),
         "command": " ".join(sys.argv),
         "host": platform.node(),
+        "cpu": cpu(),
         "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }

@@ -13,6 +13,11 @@ def test_writes_config_provenance_and_merges_metrics(tmp_path):
     assert yaml.safe_load((tmp_path / "run/config.yaml").read_text())["frames"] == 10
     prov = json.loads((tmp_path / "run/provenance.json").read_text())
     assert prov["seed"] == 3 and "torch" in prov["versions"] and prov["git"]
+    import torch  # noqa: F401  (loaded: the record names the kernels it dispatches to)
+    from tst.provenance import cpu
+    assert cpu()["model"] and cpu()["capability"] in ("DEFAULT", "VSX", "ZVECTOR", "NO AVX", "AVX2", "AVX512",
+                                                      "SVE256", "SVE128")
+    assert prov["cpu"]["model"] == cpu()["model"]
     rd.write_metrics({"semseg/mIoU": 12.5})
     rd.write_metrics({"det/AP": 3.0})
     assert json.loads((tmp_path / "run/metrics.json").read_text()) == {"semseg/mIoU": 12.5, "det/AP": 3.0}
