@@ -23,10 +23,13 @@ def test_demo_runs_every_stage_reports_measured_numbers_and_resumes(tmp_path, ca
     for init, cell in (("tst", "tst/multimae"), ("scratch", "scratch/none"), ("other", "other/multimae"),
                        ("oracle", "oracle/multimae")):
         measured = json.loads((tmp_path / "deploy" / "synth0" / cell / "seed0" / "metrics.json").read_text())
-        for m in METRICS:
+        ran = METRICS if init != "scratch" else METRICS[:1]  # grid.task_inits: scratch is compared on semseg only
+        for m in ran:
             assert metrics[f"{init}/{m}"] == measured[m], (init, m)  # the deploy run's number, unedited
-        row = f"| {init} | " + " | ".join(f"{measured[m]:.2f} (n=1)" for m in METRICS) + " |"
+        assert not any(m in measured or f"{init}/{m}" in metrics for m in METRICS if m not in ran)
+        row = f"| {init} | " + " | ".join(f"{measured[m]:.2f} (n=1)" if m in ran else "—" for m in METRICS) + " |"
         assert row in report
+    assert not (tmp_path / "transfer/synth0/scratch/none/det").exists()
     # TST and other were pretrained with the same budget, on different data
     tst_cfg = yaml.safe_load((tmp_path / "pretrain/synth0/multimae/seed0/config.yaml").read_text())
     other_cfg = yaml.safe_load((tmp_path / "pretrain/other1/multimae/seed0/config.yaml").read_text())
@@ -43,7 +46,7 @@ def test_demo_runs_every_stage_reports_measured_numbers_and_resumes(tmp_path, ca
     capsys.readouterr()
     again = run(compose_config("demo", [*TINY, f"out={tmp_path}"]))
     out = capsys.readouterr().out
-    assert "27 jobs" in out and "0 ok, 27 done" in out and "step " not in out  # nothing trained again
-    assert all(again[f"{i}/{m}"] == metrics[f"{i}/{m}"] for i in ("tst", "scratch", "other", "oracle") for m in METRICS)
+    assert "24 jobs" in out and "0 ok, 24 done" in out and "step " not in out  # nothing trained again
+    assert all(again[k] == v for k, v in metrics.items() if not k.startswith("time/")) and len(metrics) > 20
     assert again["time/total_s"] == metrics["time/total_s"]  # each stage's seconds as it took when it ran
     assert "| deploy/synth0/tst/multimae/seed0 | done |" in (tmp_path / "report.md").read_text()
