@@ -217,7 +217,7 @@ def test_external_spaces_become_consecutive_external_seeds(config):
 @pytest.mark.parametrize("config", ["sweep", "demo"])
 def test_each_task_trains_its_own_number_of_head_steps(config, tmp_path):
     cfg = compose_config(config, ["steps.semseg=7", "steps.det=3", "steps.caption=5", "steps.depth=2",
-                                  "batch_size.det=4", "grid.tasks=[semseg,det,caption,depth]", "grid.inits=[scratch]",
+                                  "batch_size.det=4", "grid.tasks=[semseg,det,caption,depth]", "grid.inits=[scratch]", "grid.task_inits=null",
                                   "grid.transfer_task.semseg=['task.head=linear']"])  # replacing a task's extras keeps its steps
     grid = grid_from_config(OmegaConf.to_container(cfg.grid, resolve=True))
     steps = {}

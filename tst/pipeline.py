@@ -112,12 +112,18 @@ class Grid:
         bad = sorted(set(self.head_steps) - set(TASK_KEYS))
         if bad:  # a misspelt task would silently train with transfer.yaml's default steps
             raise ValueError(f"head_steps: {bad} are not tasks; key them by {list(TASK_KEYS)}")
+        # a restriction of a task that does not run, or to inits that do not run, is moot (the demo's
+        # task_inits must not break `grid.tasks=[semseg]`); a misspelt task or init, or no init left, is an error
         for task, inits in self.task_inits.items():
-            if task not in self.tasks:
-                raise ValueError(f"task_inits: {task!r} is not in tasks {list(self.tasks)}")
-            if not inits or set(inits) - set(self.inits):
-                raise ValueError(f"task_inits.{task}: {list(inits)} must be a non-empty subset of inits "
-                                 f"{list(self.inits)}")
+            if task not in TASK_KEYS:
+                raise ValueError(f"task_inits: {task!r} is not a task; key it by one of {list(TASK_KEYS)}")
+            bad = [i for i in inits if not _INIT.match(i)]
+            if bad:
+                raise ValueError(f"task_inits.{task}: {bad} are not inits (scratch, tst, oracle, other, other<k>, "
+                                 f"space<i>)")
+            if task in self.tasks and not set(inits) & set(self.inits):
+                raise ValueError(f"task_inits.{task}: {list(inits)} leaves none of inits {list(self.inits)} to train "
+                                 f"{task}; list one of them, or set grid.task_inits=null")
         clash = sorted(set(self.scenes) & set(self.external_seeds))
         if clash:
             raise ValueError(f"scenes {clash} are also in external_seeds: external data must come from other spaces")

@@ -112,11 +112,17 @@ def test_task_inits_train_a_task_for_the_listed_inits_only(tmp_path):
     assert sum(n.startswith("deploy/") for n in jobs) == 8  # each cell still deploys its heads
     cfg = compose_config("sweep", ["grid.tasks=[semseg,det]", "grid.task_inits={det:[tst,other]}"])  # the CLI form
     assert grid_from_config(OmegaConf.to_container(cfg, resolve=True)["grid"]).task_inits == {"det": ("tst", "other")}
-    for bad, match in [({"caption": ("tst",)}, "task_inits: 'caption' is not in tasks"),
-                       ({"det": ("space7",)}, r"task_inits.det: \['space7'\] must be a non-empty subset of inits"),
-                       ({"det": ()}, "non-empty subset")]:
+    for bad, match in [({"captoin": ("tst",)}, "task_inits: 'captoin' is not a task"),
+                       ({"det": ("tts",)}, r"task_inits.det: \['tts'\] are not inits"),
+                       ({"det": ("space7",)}, r"task_inits.det: \['space7'\] leaves none of inits \['tst', 'other'\]"),
+                       ({"det": ()}, "leaves none")]:
         with pytest.raises(ValueError, match=match):
             Grid(inits=("tst", "other"), tasks=("semseg", "det"), task_inits=bad)
+    # the demo's restrictions of tasks and inits a run leaves out are moot: `grid.tasks=[semseg]` still plans
+    moot = Grid(inits=("tst", "scratch"), tasks=("semseg", "det"), task_inits={"det": ("tst", "oracle"), "caption": ("tst",)})
+    names = {j.name for j in plan_jobs(moot, tmp_path)}
+    assert "transfer/synth0/tst/multimae/det/seed0" in names and "transfer/synth0/scratch/none/det/seed0" not in names
+    assert not any("caption" in n or "oracle" in n for n in names)
 
 
 @pytest.mark.slow
