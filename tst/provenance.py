@@ -41,7 +41,7 @@ def cpu() -> dict[str, str]:
     """The CPU model and the vector kernels torch dispatches to (``AVX512``, ``AVX2``, …; when torch is loaded).
 
     Why: the same config and seed give the same numbers on one machine, but float kernels differ between CPUs:
-    the demo's semseg mIoU came out 21.96 twice on one machine and 21.86 on another, same commit and config."""
+    the demo's semseg mIoU came out 21.96 on one machine at two commits and 21.86 on another, same config."""
     model = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
