@@ -205,8 +205,7 @@ def run(cfg: DictConfig) -> dict:
         logger.drop_after(step)  # the steps after the checkpoint run again: log them once
         step, last, rates = _train(cfg, task, model, encoder, optimizer, schedule, d, step, device, checkpoint,
                                    ckpt_path, logger, show)
-        adapted = self_train(cfg, task, model, encoder, device, show, (d.train, d.train_idx)) \
-            if (cfg.get("self_train") or {}).get("data") else {}
+        adapted = _adapt(cfg, task, model, encoder, device, show, d)
         metrics, eval_rate = evaluate(task, model, d.val, d.val_idx, int(cfg.eval_batch_size), device,
                                       run_path / "predictions", cfg.get("workers", "auto"), show)
         if adapted:  # the space's semantic map from the self-trained head, for agents with depth and pose
@@ -223,6 +222,17 @@ def run(cfg: DictConfig) -> dict:
         logger.summary(metrics)
     print("transfer: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if "/IoU/" not in k), flush=True)
     return {**metrics, "run_dir": str(run_path)}
+
+
+def _adapt(cfg: DictConfig, task, model, encoder, device, show: bool, d: _Data) -> dict:
+    """Test-space training of the head when ``self_train.data`` is set ({} when not). ``self_train.steps=0``
+    trains nothing: the map is then built from the external head as it is (no self-training cost)."""
+    st = cfg.get("self_train") or {}
+    if not st.get("data"):
+        return {}
+    if int(st.get("steps", 0)) == 0:
+        return {"self_train/steps": 0}
+    return self_train(cfg, task, model, encoder, device, show, (d.train, d.train_idx))
 
 
 def _open_data(cfg: DictConfig, rd) -> _Data:

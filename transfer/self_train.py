@@ -42,8 +42,9 @@ def check_self_train(cfg: DictConfig) -> None:
     if cfg.task.name not in TASKS:
         raise ValueError(f"self_train.data is set but task={cfg.task.name}: self-training fuses per-pixel classes "
                          f"and supports {list(TASKS)}; drop self_train.data for this task")
-    if int(st.get("steps", 0)) < 1:
-        raise ValueError(f"self_train.steps must be >= 1 when self_train.data is set, got {st.get('steps')}")
+    if int(st.get("steps", 0)) < 0:
+        raise ValueError(f"self_train.steps must be >= 0 when self_train.data is set (0: only build the space's map "
+                         f"from the head), got {st.get('steps')}")
     if not 0.0 <= float(st.get("external_fraction") or 0.0) < 1.0:
         raise ValueError(f"self_train.external_fraction is the share of each batch drawn from the external labelled "
                          f"views, in [0, 1); got {st.get('external_fraction')}")

@@ -87,7 +87,7 @@ def test_a_finished_run_is_extended_without_its_external_steps_again(space, tmp_
 
 
 @pytest.mark.parametrize("extra,match", [
-    (["self_train.data=x", "self_train.steps=0"], "self_train.steps must be >= 1"),
+    (["self_train.data=x", "self_train.steps=-1"], "self_train.steps must be >= 0"),
     (["self_train.data=x", "self_train.voxel=0"], "self_train.voxel"),
     (["self_train.data=x", "self_train.external_fraction=1.0"], r"external_fraction .* in \[0, 1\)"),
 ])

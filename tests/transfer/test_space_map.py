@@ -10,6 +10,7 @@ import torch
 from tests.collect import compose_collect
 from tests.transfer.test_deploy import deploy_space
 from tests.transfer.test_self_train import _adapt, _cfg
+from tst.checkpoint import load_checkpoint
 from tst.collect.run import run as collect
 from tst.dataset import ShardDataset
 from tst.metrics.semseg import SemSegEvaluator
@@ -107,6 +108,25 @@ def test_self_training_writes_and_scores_the_map_and_the_plugin_reads_it(space, 
     assert all("semseg_mapped" not in o and np.array_equal(o["semseg"], r) for o, r in zip(plain, own))
     assert all(np.array_equal(o["semseg"], r) for o, r in zip(p([{"rgb": x, "depth": d} for x, d in zip(rgb, depth)]),
                                                               own))
+
+
+def test_zero_self_training_steps_map_the_space_with_the_external_head(space, tmp_path):
+    plain, mapped = tmp_path / "plain", tmp_path / "mapped"
+    m0 = run(_cfg(space, plain, f"val={space['eval']}"))
+    m = run(_cfg(space, mapped, *_adapt(space, steps=0), f"val={space['eval']}"))
+    assert m["self_train/steps"] == 0 and "self_train/loss" not in m
+    wa, wb = (load_checkpoint(d / "head.pt")["model"] for d in (plain, mapped))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)  # no step trained the head: it is the external one
+    assert m["semseg/mIoU"] == m0["semseg/mIoU"]
+    votes = VoxelVotes.load(mapped / MAP_FILE)  # the map holds the external head's own predictions
+    rgb, depth, meta = posed_views(space["eval"], "test")
+    own = [o["semseg"].astype(np.int64) for o in Perception.from_run(plain, device="cpu")(list(rgb))]
+    rebuilt = VoxelVotes(votes.num_classes, 0.2)
+    for o, d, mt in zip(own, depth, meta):
+        rebuilt.add(o, d, mt["intrinsics"], np.asarray(mt["cam_to_world"]))
+    rebuilt.finish()
+    assert np.array_equal(rebuilt.keys, votes.keys) and np.array_equal(rebuilt.votes, votes.votes)
+    assert m["semseg/map_coverage"] == 100.0 and m["semseg/map_mIoU"] != m["semseg/mIoU"]
 
 
 def test_a_map_of_another_space_is_built_but_not_scored_on_this_one(space, tmp_path):
