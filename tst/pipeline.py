@@ -14,6 +14,11 @@ specialization-generalization matrix: its heads are trained once, for space i, a
 them on the other spaces' eval views); ``oracle`` (the ceiling: the
 TST encoder, its head trained for the same steps on as many LABELLED views of the test space itself as
 the external set has, collected with another pose seed than the eval views — a label budget no user has).
+
+Test spaces: an int in ``scenes`` is a seed of the procedural ``scene`` (its runs live under ``synth<j>``); a
+name is a key of ``spaces``, whose collect overrides load any scene (a Replica or ScanNet folder, a mesh):
+``grid.scenes=[3,room0] grid.spaces={room0:[scene=replica,scene.path=/data/room0]}`` runs under ``room0``.
+The external labelled set stays procedural (``external_seeds``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ SELF_TRAIN_TASKS = tuple(n for n, t in TASKS.items() if t.self_trains)  # what t
 # config keys a stage takes on by resuming a finished run (its earlier phases stay valid): transfer's
 # self_train starts from the checkpoint the external steps left (transfer/run.py: may_differ)
 EXTENDS = {"transfer": ("self_train",)}
+_SPACE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+_RESERVED = re.compile(r"^(synth\d+|other\d*|space\d+|external)$")  # names the sweep's own directories use
 _INIT = re.compile(r"^(scratch|tst|oracle|other|other(?P<k>\d+)|space(?P<i>\d+))$")
 ORACLE_POSE_SEED = 7919  # collect seed of the oracle's labelled test-space views (the eval views use the sweep's)
 
@@ -66,9 +73,10 @@ class Objective:
 
 @dataclass(frozen=True)
 class Grid:
-    """What to run. ``scenes`` are the test spaces (seeds of ``scene``); overrides are appended per stage."""
+    """What to run. ``scenes`` are the test spaces (seeds of ``scene``, or names of ``spaces``); overrides are
+    appended per stage."""
 
-    scenes: tuple[int, ...] = (0,)
+    scenes: tuple[int | str, ...] = (0,)
     inits: tuple[str, ...] = ("tst", "scratch", "other")
     objectives: Mapping[str, Objective] = field(default_factory=lambda: {"multimae": Objective()})
     seeds: tuple[int, ...] = (0,)
@@ -93,8 +101,22 @@ class Grid:
     # task -> the inits whose heads train it (tasks not listed: every init); an expensive task can be run for
     # the comparison that matters (e.g. {det: [tst, other]}) while the cheap ones keep the full grid
     task_inits: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # name -> collect overrides of a test space that is not a procedural seed (a scan: scene=replica scene.path=…)
+    spaces: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name, overrides in self.spaces.items():
+            if not _SPACE_NAME.match(str(name)) or _RESERVED.match(str(name)):
+                raise ValueError(f"spaces: {name!r} cannot name a test space; use letters, digits, '_' or '-', "
+                                 f"starting with a letter, and not synth<j>, other<k>, space<i> or external")
+            if not any(str(o).startswith("scene=") for o in overrides):
+                raise ValueError(f"spaces.{name}: {list(overrides)} does not say which scene to load; start with "
+                                 f"scene=<replica|scannet|scannetpp|mesh|thor|synth> and its path, e.g. "
+                                 f"[scene=replica,scene.path=/data/room0]")
+        for s in self.scenes:
+            if isinstance(s, str) and s not in self.spaces:
+                raise ValueError(f"scenes: {s!r} is neither a procedural seed (an int) nor a key of spaces "
+                                 f"({sorted(self.spaces)}); add grid.spaces={{{s}:[scene=…,scene.path=…]}}")
         for init in self.inits:
             m = _INIT.match(init)
             if not m:
@@ -124,11 +146,21 @@ class Grid:
             if task in self.tasks and not set(inits) & set(self.inits):
                 raise ValueError(f"task_inits.{task}: {list(inits)} leaves none of inits {list(self.inits)} to train "
                                  f"{task}; list one of them, or set grid.task_inits=null")
-        clash = sorted(set(self.scenes) & set(self.external_seeds))
+        clash = sorted(set(s for s in self.scenes if isinstance(s, int)) & set(self.external_seeds))
         if clash:
             raise ValueError(f"scenes {clash} are also in external_seeds: external data must come from other spaces")
         if not self.objectives:
             raise ValueError("objectives: give at least one, e.g. {multimae: {objective: multimae}}")
+
+
+def space_dir(scene: int | str) -> str:
+    """The directory name of a test space's runs: ``synth<j>`` for a procedural seed, else its ``spaces`` name."""
+    return f"synth{scene}" if isinstance(scene, int) else str(scene)
+
+
+def space_order(scene: int | str) -> tuple:
+    """Sort key of test spaces: procedural seeds by number, then named spaces by name."""
+    return (isinstance(scene, str), scene if isinstance(scene, int) else 0, str(scene))
 
 
 def _seq(xs: Iterable) -> str:
@@ -149,9 +181,20 @@ def plan_jobs(grid: Grid, root: Path) -> list[Job]:
     edges = any("edges" in o.modalities for o in grid.objectives.values())
     extras_pre = "extras=[edges]" if edges else "extras=[]"
 
-    def collect(name: str, split: str, frames: int, *extra: str) -> str:
-        return add(Job(f"data/{name}", "collect", (f"scene={grid.scene}", f"split={split}", f"frames={frames}",
-                                                   *extra, *grid.collect)))
+    def collect(name: str, split: str, frames: int, *extra: str, scene: Sequence[str] | None = None) -> str:
+        """``scene``: a named space's own overrides (they replace ``scene=grid.scene``)."""
+        head = (f"scene={grid.scene}",) if scene is None else ()
+        return add(Job(f"data/{name}", "collect", (*head, f"split={split}", f"frames={frames}", *extra,
+                                                   *grid.collect, *(scene or ()))))
+
+    def space(j: int | str) -> dict[str, Any]:
+        """collect()'s keywords and extra overrides that render test space ``j``."""
+        return {"scene": tuple(grid.spaces[j])} if isinstance(j, str) else {"extra": (f"scene.seed={j}",)}
+
+    def collect_space(j: int | str, split_dir: str, split: str, frames: int, *extra: str) -> str:
+        sp = space(j)
+        return collect(f"{space_dir(j)}/{split_dir}", split, frames, *extra, *sp.get("extra", ()),
+                       scene=sp.get("scene"))
 
     external = collect("external", "external", grid.frames_external, "extras=[caption]",
                        f"external_seeds={_seq(grid.external_seeds)}")
@@ -161,8 +204,9 @@ def plan_jobs(grid: Grid, root: Path) -> list[Job]:
             k = int(source[5:])
             return collect(source, "external", grid.frames_pretrain, extras_pre,
                            f"external_seeds={_seq(grid.external_seeds[:k])}")
-        return collect(f"{source}/pretrain", "pretrain", grid.frames_pretrain, extras_pre,
-                       f"scene.seed={int(source[5:])}")
+        named = source in grid.spaces and not re.fullmatch(r"synth\d+", source)
+        return collect_space(source if named else int(source[5:]), "pretrain", "pretrain", grid.frames_pretrain,
+                             extras_pre)
 
     def pretrain(source: str, oname: str, seed: int) -> str:
         o, data = grid.objectives[oname], source_data(source)
@@ -170,16 +214,16 @@ def plan_jobs(grid: Grid, root: Path) -> list[Job]:
                        (f"data={at(data)}", f"model={grid.model}", f"objective={o.objective}",
                         f"modalities={_seq(o.modalities)}", f"seed={seed}", *grid.pretrain), deps=(data,)))
 
-    def eval_split(j: int) -> str:
-        return collect(f"synth{j}/eval", "eval", grid.frames_eval, "extras=[caption]", f"scene.seed={j}")
+    def eval_split(j: int | str) -> str:
+        return collect_space(j, "eval", "eval", grid.frames_eval, "extras=[caption]")
 
-    def cell_heads(j: int, init: str, oname: str, seed: int, source: str, enc: str | None) -> list[str]:
+    def cell_heads(j: int | str, init: str, oname: str, seed: int, source: str, enc: str | None) -> list[str]:
         """The heads of one (space j, init, objective, seed) cell, scored on space j's eval views."""
         ev, train = eval_split(j), external
         if init == "oracle":  # labelled views of the test space itself, other poses than the eval views
-            train = collect(f"synth{j}/labelled", "eval", grid.frames_external, "extras=[caption]",
-                            f"scene.seed={j}", f"seed={ORACLE_POSE_SEED}")
-        cell = f"synth{j}/{init}/{oname}"
+            train = collect_space(j, "labelled", "eval", grid.frames_external, "extras=[caption]",
+                                  f"seed={ORACLE_POSE_SEED}")
+        cell = f"{space_dir(j)}/{init}/{oname}"
         deploy = f"deploy/{cell}/seed{seed}" if grid.deploy else None
         heads = []
         for task in grid.tasks:
@@ -209,7 +253,7 @@ def plan_jobs(grid: Grid, root: Path) -> list[Job]:
     for j in grid.scenes:
         ev = eval_split(j)
         for init in grid.inits:
-            source = {"tst": f"synth{j}", "oracle": f"synth{j}",
+            source = {"tst": space_dir(j), "oracle": space_dir(j),
                       "other": f"other{len(grid.external_seeds)}"}.get(init, init)
             if source.startswith("space"):
                 source = f"synth{source[5:]}"
@@ -223,7 +267,7 @@ def plan_jobs(grid: Grid, root: Path) -> list[Job]:
                     # the matrix off its diagonal: space i's own heads (trained once, for its classes) deployed on
                     # space j's eval views, which `tst deploy` matches by class name; no map: it is another space
                     heads = cell_heads(home, init, oname, seed, source, enc)
-                    add(Job(f"deploy/synth{j}/{init}/{oname}/seed{seed}", "deploy",
+                    add(Job(f"deploy/{space_dir(j)}/{init}/{oname}/seed{seed}", "deploy",
                             (f"heads={_seq(at(h) for h in heads)}", f"data={at(ev)}", "space_map=false",
                              *grid.deploy_overrides), deps=(ev, *heads),
                             params={"scene": j, "init": init, "objective": oname, "seed": seed,
@@ -316,4 +360,5 @@ def grid_from_config(g: Mapping[str, Any]) -> Grid:
                 head_steps={k: int(v) for k, v in (g.get("head_steps") or {}).items()},
                 deploy=bool(g.get("deploy", False)), deploy_overrides=tuple(g.get("deploy_overrides") or ()),
                 self_train={k: tuple(v or ()) for k, v in (g.get("self_train") or {}).items()},
-                task_inits={k: tuple(v or ()) for k, v in (g.get("task_inits") or {}).items()})
+                task_inits={k: tuple(v or ()) for k, v in (g.get("task_inits") or {}).items()},
+                spaces={str(k): tuple(v or ()) for k, v in (g.get("spaces") or {}).items()})

@@ -29,6 +29,7 @@ import yaml
 from tst.aggregate import METRIC_COLUMNS, markdown, summarize, sweep_rows, write_tables
 from tst.atomic import write_json, write_text
 from tst.paired import PairedGain, gap_closed, paired_gain
+from tst.pipeline import space_dir, space_order
 from tst.plots import bar_plot, crossing_plot, heatmap
 from tst.tasks import higher_is_better
 
@@ -50,9 +51,9 @@ def _chance(root: Path, rows: list[dict], metrics: list[str]) -> dict[str, float
     from tst.chance import chance_levels
 
     tasks = tuple(dict.fromkeys(m.split("/")[0] for m in metrics))
-    per_scene = [chance_levels(root / "data" / f"synth{s}" / "eval", tasks)
+    per_scene = [chance_levels(root / "data" / space_dir(s) / "eval", tasks)
                  for s in sorted({r["scene"] for r in rows if r.get("scene") is not None}, key=str)
-                 if (root / "data" / f"synth{s}" / "eval" / "manifest.json").is_file()]
+                 if (root / "data" / space_dir(s) / "eval" / "manifest.json").is_file()]
     keys = {k for c in per_scene for k in c}
     return {k: sum(c[k] for c in per_scene if k in c) / sum(k in c for c in per_scene) for k in keys}
 
@@ -166,9 +167,9 @@ def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
     return text + f"\n![gain]({png.name})\n", data
 
 
-def _source(init: str, scene) -> int | None:
+def _source(init: str, scene) -> int | str | None:
     if init == "tst":
-        return int(scene)
+        return scene
     m = re.fullmatch(r"space(\d+)", init)
     return int(m[1]) if m else None
 
@@ -177,8 +178,8 @@ def _matrix(rows: list[dict], root: Path, metric: str) -> tuple[str, dict]:
     keep = [{**r, "source": _source(r["init"], r["scene"])} for r in rows]
     keep = [r for r in keep if r["source"] is not None]
     summary = dict(summarize(keep, ("source", "scene"), (metric,)))
-    srcs = sorted({k[0] for k in summary})
-    evals = sorted({k[1] for k in summary})
+    srcs = sorted({k[0] for k in summary}, key=space_order)
+    evals = sorted({k[1] for k in summary}, key=space_order)
     mat = [[summary[(i, j)][metric].mean if (i, j) in summary else math.nan for j in evals] for i in srcs]
     png = heatmap(mat, [f"space {i}" for i in srcs], [f"space {j}" for j in evals], root / "matrix.png",
                   title=f"{metric}: specialized to i, evaluated on j", xlabel="evaluated on", ylabel="specialized to")

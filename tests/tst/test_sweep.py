@@ -65,10 +65,37 @@ def test_oracle_trains_on_labelled_views_of_the_test_space_from_the_tst_encoder(
     ({"tasks": ("pose",)}, r"tasks: \['pose'\] unknown"),  # depth is a task now (tst.tasks)
     ({"head_steps": {"segsem": 5}}, r"head_steps: \['segsem'\] are not tasks"),  # would train at the default steps
     ({"self_train": {"det": ()}}, r"self_train: \['det'\] cannot self-train; tasks that can: \['semseg'\]"),
+    ({"scenes": ("room0",)}, r"scenes: 'room0' is neither a procedural seed .* add grid.spaces=\{room0:"),
+    ({"spaces": {"synth4": ("scene=replica",)}}, r"spaces: 'synth4' cannot name a test space"),
+    ({"spaces": {"my room": ("scene=replica",)}}, r"spaces: 'my room' cannot name a test space"),
+    ({"spaces": {"room0": ("scene.path=/data/room0",)}}, r"spaces.room0: .* does not say which scene to load"),
 ])
 def test_bad_grid_fails_early(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Grid(**kwargs)
+
+
+def test_a_named_space_is_collected_with_its_own_scene_overrides(tmp_path):
+    room = ("scene=replica", "scene.path=/data/replica/room_0")
+    grid = Grid(scenes=(3, "room0"), spaces={"room0": room}, inits=("tst", "scratch", "other", "oracle"),
+                tasks=("semseg",), self_train={"semseg": ("self_train.steps=2",)})
+    jobs = {j.name: j for j in plan_jobs(grid, tmp_path)}
+    for split, want in (("eval", set()), ("pretrain", {"split=pretrain"}), ("labelled", {"seed=7919"})):
+        o = jobs[f"data/room0/{split}"].overrides
+        assert set(room) | want <= set(o)  # the scan's own scene, not the procedural one
+        assert not any(x.startswith(("scene=synth", "scene.seed=")) for x in o)
+    assert {"scene=synth", "scene.seed=3"} <= set(jobs["data/synth3/eval"].overrides)  # seeds as before
+    t = jobs["transfer/room0/tst/multimae/semseg/seed0"]
+    assert f"init={tmp_path}/pretrain/room0/multimae/seed0/export" in t.overrides
+    assert f"val={tmp_path}/data/room0/eval" in t.overrides and f"vocab={tmp_path}/data/room0/eval" in t.overrides
+    assert f"self_train.data={tmp_path}/data/room0/pretrain" in t.overrides  # its map: the scan's own views
+    assert jobs["pretrain/room0/multimae/seed0"].deps == ("data/room0/pretrain",)
+    oracle = jobs["transfer/room0/oracle/multimae/semseg/seed0"]
+    assert f"data={tmp_path}/data/room0/labelled" in oracle.overrides
+    # the other-spaces baseline is the same procedural pretraining for both test spaces
+    assert jobs["transfer/room0/other/multimae/semseg/seed0"].deps[-1] == "pretrain/other3/multimae/seed0"
+    assert jobs["transfer/synth3/other/multimae/semseg/seed0"].deps[-1] == "pretrain/other3/multimae/seed0"
+    assert grid_from_config({"scenes": [3, "room0"], "spaces": {"room0": list(room)}}).spaces == {"room0": room}
 
 
 def test_only_the_tst_head_self_trains_on_its_own_space_views(tmp_path):
@@ -204,6 +231,25 @@ def test_sweep_keeps_results_past_a_failed_job_and_reruns_nothing_finished(tmp_p
     assert (third["sweep/ok"], third["sweep/done"], third["sweep/failed"]) == (1, 5, 1)
     assert "transfer transfer/synth0/tst/mae/semseg/seed0 ... (an upstream run is newer" in capsys.readouterr().out
     assert (ok_run / "metrics.json").stat().st_mtime_ns > stamp and (ok_run / "metrics.json").stat().st_mtime > later
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_on_a_scan_named_in_spaces(tmp_path):
+    from tests.envs.fixtures import make_box_room, write_replica_fixture
+
+    scan = write_replica_fixture(make_box_room(width=4.5, scene_id="scan"), tmp_path / "replica_room")
+    cfg = compose_config("sweep", [*TINY, f"out={tmp_path / 'sweep'}", "analysis=gain", "grid.scenes=[room0]",
+                                   f"grid.spaces={{room0:['scene=replica','scene.path={scan}']}}",
+                                   "grid.self_train={semseg:['self_train.steps=1']}"])
+    out = run(cfg)
+    assert (out["sweep/ok"], out["sweep/failed"], out["sweep/blocked"]) == (6, 0, 0)  # 3 collects, pretrain, 2 heads
+    root = tmp_path / "sweep"
+    manifest = json.loads((root / "data/room0/eval/manifest.json").read_text())
+    assert "replica" in json.dumps(manifest).lower() and not (root / "data/synth0").exists()
+    tst_head = json.loads((root / "transfer/room0/tst/multimae/semseg/seed0/metrics.json").read_text())
+    assert tst_head["self_train/steps"] == 1 and tst_head["semseg/map_coverage"] > 0  # its map: the scan itself
+    report = (root / "report.md").read_text()
+    assert "room0" in report and "chance" in report
 
 
 def _grid(cfg):
