@@ -54,6 +54,13 @@ def voxel_keys(depth: np.ndarray, intrinsics: Intrinsics | Mapping, cam_to_world
     return (idx[:, 0] << (2 * _BITS)) | (idx[:, 1] << _BITS) | idx[:, 2], valid
 
 
+def voxel_indices(keys: np.ndarray) -> np.ndarray:
+    """Packed voxel keys [N] -> integer voxel coordinates [N, 3] (``floor(xyz / voxel)``; inverse of ``voxel_keys``)."""
+    keys = np.asarray(keys, np.int64)
+    mask = (1 << _BITS) - 1
+    return np.stack([(keys >> (2 * _BITS)) & mask, (keys >> _BITS) & mask, keys & mask], 1) - _HALF
+
+
 class VoxelVotes:
     """Class votes per voxel: ``add`` each view's predicted class ids, ``finish``, then ``labels`` per view.
 

@@ -28,6 +28,7 @@ from tst.dataset import ShardDataset
 from tst.modalities import decode_depth
 from tst.shards import read_manifest
 from tst.transfer.space_fusion import VoxelVotes
+from tst.transfer.space_map_image import IMAGE_FILE, save_image
 
 MAP_FILE = "space_map.npz"  # in the transfer run directory, next to head.pt
 
@@ -121,13 +122,15 @@ def same_space(a: str | Path, b: str | Path) -> bool:
 
 
 def after_self_train(cfg, task, model, device: torch.device, run_dir: Path) -> dict[str, float]:
-    """Build the map of ``self_train.data`` with the self-trained head, save it as ``MAP_FILE`` in ``run_dir``
-    and, when ``val`` is a posed split of the same space (``same_space``), score the eval views with it."""
+    """Build the map of ``self_train.data`` with the self-trained head, save it as ``MAP_FILE`` (and its picture,
+    ``IMAGE_FILE``) in ``run_dir`` and, when ``val`` is a posed split of the same space (``same_space``), score
+    the eval views with it."""
     st = cfg.self_train
     size, bs = int(cfg.image_size), int(cfg.eval_batch_size)
     votes = build(task, model, str(st.data), float(st.voxel), size, bs, device)
     votes.space = space_of(st.data)
     votes.save(Path(run_dir) / MAP_FILE)
+    save_image(votes, task.class_names, Path(run_dir) / IMAGE_FILE)  # the same map, for a person to look at
     out = {"self_train/map_voxels": len(votes.keys)}
     if posed(cfg.val) and same_space(st.data, cfg.val):  # another space's views (the matrix) have no map
         out.update(score(task, model, votes, cfg.val, size, bs, device, int(st.min_votes)))

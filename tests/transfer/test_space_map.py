@@ -18,6 +18,7 @@ from tst.transfer.perception import Perception
 from tst.transfer.run import run
 from tst.transfer.space_fusion import VoxelVotes
 from tst.transfer.space_map import MAP_FILE, posed, posed_views, read_labels, same_space, score, space_of
+from tst.transfer.space_map_image import IMAGE_FILE
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,7 @@ def test_self_training_writes_and_scores_the_map_and_the_plugin_reads_it(space, 
     out = tmp_path / "run"
     m = run(_cfg(space, out, *_adapt(space), f"val={space['eval']}"))
     assert (out / MAP_FILE).is_file() and json.loads((out / "metrics.json").read_text())["self_train/map_voxels"] > 0
+    assert (out / IMAGE_FILE).stat().st_size > 0  # its picture, for a person
     votes = VoxelVotes.load(out / MAP_FILE)
     assert len(votes.keys) == m["self_train/map_voxels"] and m["semseg/map_coverage"] == 100.0
     rgb, depth, meta = posed_views(space["eval"], "test")
