@@ -75,6 +75,9 @@ def run(cfg: DictConfig) -> dict:
     summary = summarize(sweep_rows(root), ("init",), METRIC_COLUMNS)
     metrics = {f"{init}/{m}": cells[m].mean for (init,), cells in summary for m in METRIC_COLUMNS
                if not math.isnan(cells[m].mean)}
+    for m, v in ((report.get("space_map") or {}).get("means") or {}).items():  # tst + its space map, as deploy keys it
+        task, name = m.split("/", 1)
+        metrics[f"tst/{task}/map_{name}"] = v
     wall = time.perf_counter() - t_start
     per = timings(entries)
     metrics.update({f"time/{k}_s": v for k, v in per.items()})

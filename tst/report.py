@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import yaml
@@ -83,13 +84,27 @@ def _verdict(gains: dict[str, dict[str, PairedGain]], metrics: list[str], who: s
     return f"Specialization did not clearly pay on {m}: an interval includes zero ({detail})."
 
 
-def _self_trained(root: Path) -> list[str]:
-    """The tasks whose tst head self-trained on the test space (the sweep's ``grid.self_train``)."""
+def _self_trained(root: Path) -> dict[str, bool]:
+    """Task -> whether its tst head self-trained on the test space (the sweep's ``grid.self_train``); False where
+    it ran with ``self_train.steps=0``, which only maps the space with the external head."""
     f = root / "config.yaml"
     grid = ((yaml.safe_load(f.read_text()) or {}).get("grid") or {}) if f.is_file() else {}
-    return sorted(grid.get("self_train") or {})
+    steps = {t: [str(o).split("=", 1)[1] for o in (ovr or []) if str(o).startswith("self_train.steps=")]
+             for t, ovr in (grid.get("self_train") or {}).items()}
+    return {t: not (s and s[-1].strip() == "0") for t, s in sorted(steps.items())}
 
 
+def _map_picture(root: Path) -> str:
+    """The first tst semseg run's ``space_map.png`` copied next to the report, as a markdown image ('' if none)."""
+    found = sorted((root / "transfer").glob(f"*/tst/*/semseg/seed*/{IMAGE_FILE}"))
+    if not found:
+        return ""
+    shutil.copyfile(found[0], root / IMAGE_FILE)
+    where = found[0].parent.relative_to(root)
+    return f"\nThe map of the test space ({where}), from above:\n\n![space map]({IMAGE_FILE})\n"
+
+
+IMAGE_FILE = "space_map.png"  # the map's picture in a transfer run (tst.transfer.space_map_image writes it)
 MAPPED = "tst + space map"  # the tst head's eval views relabelled by the test space's map (transfer self_train)
 
 
@@ -108,8 +123,8 @@ def _space_map(rows: list[dict], metrics: list[str]) -> tuple[str, dict]:
     refs = [ref for ref in ("scratch", "other") if any(r["init"] == ref for r in rows)]
     gains = {ref: {m: paired_gain(rows + mapped, MAPPED, ref, m) for m in keys} for ref in refs}
     text = ("\nFor agents with depth and pose — **tst + space map**: the eval views labelled by the test space's "
-            "semantic map where its voxels have votes, by the tst head elsewhere. The map is the self-trained "
-            "head's predictions over the space's unlabelled views, fused per voxel (`space_map.npz` next to "
+            "semantic map where its voxels have votes, by the tst head elsewhere. The map is the tst head's "
+            "predictions (after its self-training, where it ran) over the space's unlabelled views, fused per voxel (`space_map.npz` next to "
             "`head.pt`; the perception plugin reads it when an observation carries depth, intrinsics and "
             "cam_to_world). Paired against the baselines' heads (RGB only):\n\n| | " + " | ".join(keys) + " |\n|" +
             "---|" * (len(keys) + 1) + "\n" + f"| {MAPPED} | " + " | ".join(cells[m].text() for m in keys) + " |\n" +
@@ -129,7 +144,12 @@ def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
     png = bar_plot(vals, root / "gain.png", errors=errs, title="specialization gain: init per task (dashed: chance)",
                    reference=chance)
     text = markdown(summary, ("init",), metrics)
-    adapted = [t for t in _self_trained(root) if any(m.startswith(f"{t}/") for m in metrics)]
+    trained = _self_trained(root)
+    adapted = [t for t, on in trained.items() if on and any(m.startswith(f"{t}/") for m in metrics)]
+    mapped_only = [t for t, on in trained.items() if not on and any(m.startswith(f"{t}/") for m in metrics)]
+    if mapped_only:
+        text += (f"\nThe tst {', '.join(mapped_only)} head is not self-trained (`self_train.steps=0`): it maps the "
+                 f"test space as it is (below).\n")
     if adapted:
         text += (f"\ntst = the encoder pretrained on the test space, and its {', '.join(adapted)} head then "
                  f"self-trained on its own predictions over the space's unlabelled pretraining views, fused per "
@@ -158,7 +178,7 @@ def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
             text += f"\nLower is better for {', '.join(lower)}: there a negative tst − baseline is a gain.\n"
         text += f"\n**{verdict}**\n"
     map_text, map_data = _space_map(rows, metrics)
-    text += map_text
+    text += map_text + (_map_picture(root) if map_text else "")
     data = {"means": vals, "stds": errs, "chance": chance, "gap_closed": closed,
             "gain": {ref: {m: g[m].mean for m in metrics} for ref, g in gains.items()},
             "paired": {ref: {m: {"mean": g[m].mean, "lo": g[m].lo, "hi": g[m].hi, "n": g[m].n} for m in metrics}

@@ -30,6 +30,13 @@ def test_demo_runs_every_stage_reports_measured_numbers_and_resumes(tmp_path, ca
         row = f"| {init} | " + " | ".join(f"{measured[m]:.2f} (n=1)" if m in ran else "—" for m in METRICS) + " |"
         assert row in report
     assert not (tmp_path / "transfer/synth0/scratch/none/det").exists()
+    # the tst semseg head maps the space (no self-training): deploy scores it with the map, the report shows both
+    tst_head = json.loads((tmp_path / "transfer/synth0/tst/multimae/semseg/seed0/metrics.json").read_text())
+    assert tst_head["self_train/steps"] == 0 and tst_head["self_train/map_voxels"] > 0
+    assert metrics["tst/semseg/map_mIoU"] == json.loads(
+        (tmp_path / "deploy/synth0/tst/multimae/seed0/metrics.json").read_text())["semseg/map_mIoU"]
+    assert "| tst + space map |" in report and "![space map](space_map.png)" in report
+    assert "not self-trained (`self_train.steps=0`)" in report
     # TST and other were pretrained with the same budget, on different data
     tst_cfg = yaml.safe_load((tmp_path / "pretrain/synth0/multimae/seed0/config.yaml").read_text())
     other_cfg = yaml.safe_load((tmp_path / "pretrain/other1/multimae/seed0/config.yaml").read_text())

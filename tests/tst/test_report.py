@@ -78,6 +78,28 @@ def test_gain_report_pairs_tst_with_its_space_map_against_the_baselines_heads(tm
     md = (tmp_path / "report.md").read_text()
     assert "| tst + space map | 38.00 ± 2.00 |" in md and "| − other | +8.00 [" in md
     assert "Specialization paid on semseg/mIoU: tst + space map beats other with 95% intervals above zero" in md
+    assert "![space map]" not in md  # no run drew its map
+
+
+def test_a_map_only_tst_head_is_not_called_self_trained_and_its_map_is_shown(tmp_path):
+    from tst.report import IMAGE_FILE
+    from tst.transfer.space_map_image import IMAGE_FILE as WRITTEN
+
+    assert IMAGE_FILE == WRITTEN
+    (tmp_path / "config.yaml").write_text("analysis: gain\ngrid:\n  self_train:\n    semseg: [self_train.steps=0]\n")
+    for seed in (0, 1):
+        _run(tmp_path, 0, "tst", "multimae", "semseg", seed, semseg__mIoU=30.0, semseg__map_mIoU=33.0 + seed)
+        _run(tmp_path, 0, "other", "multimae", "semseg", seed, semseg__mIoU=29.0)
+    picture = tmp_path / "transfer/synth0/tst/multimae/semseg/seed1" / IMAGE_FILE
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n seed 1")
+    (picture.parent.parent / "seed0" / IMAGE_FILE).write_bytes(b"\x89PNG\r\n\x1a\n seed 0")
+    data = render(tmp_path, "gain")
+    md = (tmp_path / "report.md").read_text()
+    assert data["self_trained"] == [] and "self-trained on its own predictions" not in md
+    assert "The tst semseg head is not self-trained (`self_train.steps=0`)" in md
+    assert "| tst + space map | 33.50 ± 0.71 |" in md
+    assert "(transfer/synth0/tst/multimae/semseg/seed0), from above" in md and f"![space map]({IMAGE_FILE})" in md
+    assert (tmp_path / IMAGE_FILE).read_bytes().endswith(b"seed 0")  # the first run's picture, beside the report
 
 
 def test_a_single_pair_is_not_called_a_gain(tmp_path):
