@@ -17,7 +17,8 @@ the external set has, collected with another pose seed than the eval views — a
 
 Test spaces: an int in ``scenes`` is a seed of the procedural ``scene`` (its runs live under ``synth<j>``); a
 name is a key of ``spaces``, whose collect overrides load any scene (a Replica or ScanNet folder, a mesh):
-``grid.scenes=[3,room0] grid.spaces={room0:[scene=replica,scene.path=/data/room0]}`` runs under ``room0``.
+``grid.scenes=[3,room0] "grid.spaces={room0:['scene=replica','scene.path=/data/room0']}"`` (Hydra needs the
+quotes) runs under ``room0``.
 The external labelled set stays procedural (``external_seeds``).
 """
 
@@ -112,11 +113,11 @@ class Grid:
             if not any(str(o).startswith("scene=") for o in overrides):
                 raise ValueError(f"spaces.{name}: {list(overrides)} does not say which scene to load; start with "
                                  f"scene=<replica|scannet|scannetpp|mesh|thor|synth> and its path, e.g. "
-                                 f"[scene=replica,scene.path=/data/room0]")
+                                 f"\"grid.spaces={{{name}:['scene=replica','scene.path=/data/room0']}}\"")
         for s in self.scenes:
             if isinstance(s, str) and s not in self.spaces:
                 raise ValueError(f"scenes: {s!r} is neither a procedural seed (an int) nor a key of spaces "
-                                 f"({sorted(self.spaces)}); add grid.spaces={{{s}:[scene=…,scene.path=…]}}")
+                                 f"({sorted(self.spaces)}); add \"grid.spaces={{{s}:['scene=…','scene.path=…']}}\"")
         for init in self.inits:
             m = _INIT.match(init)
             if not m:

@@ -65,7 +65,7 @@ def test_oracle_trains_on_labelled_views_of_the_test_space_from_the_tst_encoder(
     ({"tasks": ("pose",)}, r"tasks: \['pose'\] unknown"),  # depth is a task now (tst.tasks)
     ({"head_steps": {"segsem": 5}}, r"head_steps: \['segsem'\] are not tasks"),  # would train at the default steps
     ({"self_train": {"det": ()}}, r"self_train: \['det'\] cannot self-train; tasks that can: \['semseg'\]"),
-    ({"scenes": ("room0",)}, r"scenes: 'room0' is neither a procedural seed .* add grid.spaces=\{room0:"),
+    ({"scenes": ("room0",)}, r"scenes: 'room0' is neither a procedural seed .* add \"grid.spaces=\{room0:\['scene=…'"),
     ({"spaces": {"synth4": ("scene=replica",)}}, r"spaces: 'synth4' cannot name a test space"),
     ({"spaces": {"my room": ("scene=replica",)}}, r"spaces: 'my room' cannot name a test space"),
     ({"spaces": {"room0": ("scene.path=/data/room0",)}}, r"spaces.room0: .* does not say which scene to load"),
