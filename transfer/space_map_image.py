@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tst.palette import class_colour
+from tst.plots import _save  # the figure saver every tst picture uses (selects the Agg backend)
 from tst.transfer.space_fusion import VoxelVotes, voxel_indices
 
 IMAGE_FILE = "space_map.png"  # next to space_map.npz in the transfer run directory
@@ -42,10 +43,7 @@ def top_down(votes: VoxelVotes, max_height: float = 1.5) -> tuple[np.ndarray, tu
 def save_image(votes: VoxelVotes, class_names: Mapping[int, str], path: str | Path, max_height: float = 1.5,
                title: str = "") -> Path:
     """Draw ``top_down`` with a legend of the classes it shows (largest area first) and a metre scale."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # headless: importing tst.plots (above) selected Agg
     from matplotlib.patches import Patch
 
     grid, (x0, y0) = top_down(votes, max_height)
@@ -63,9 +61,4 @@ def save_image(votes: VoxelVotes, class_names: Mapping[int, str], path: str | Pa
     shown = ids[np.argsort(-area, kind="stable")][:16]
     ax.legend(handles=[Patch(color=np.array(class_colour(int(c))) / 255, label=class_names.get(int(c), str(c)))
                        for c in shown], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)  # tight layout, 100 dpi, closed: as every tst figure
