@@ -28,7 +28,6 @@ from tst.dataset import ShardDataset
 from tst.modalities import decode_depth
 from tst.shards import read_manifest
 from tst.transfer.space_fusion import VoxelVotes
-from tst.transfer.space_map_image import IMAGE_FILE, save_image
 
 MAP_FILE = "space_map.npz"  # in the transfer run directory, next to head.pt
 
@@ -130,6 +129,11 @@ def after_self_train(cfg, task, model, device: torch.device, run_dir: Path) -> d
     votes = build(task, model, str(st.data), float(st.voxel), size, bs, device)
     votes.space = space_of(st.data)
     votes.save(Path(run_dir) / MAP_FILE)
+    from tst.transfer.space_map_image import (  # matplotlib: not on the plugin's import path
+        IMAGE_FILE,
+        save_image,
+    )
+
     save_image(votes, task.class_names, Path(run_dir) / IMAGE_FILE)  # the same map, for a person to look at
     out = {"self_train/map_voxels": len(votes.keys)}
     if posed(cfg.val) and same_space(st.data, cfg.val):  # another space's views (the matrix) have no map
