@@ -85,13 +85,15 @@ def _verdict(gains: dict[str, dict[str, PairedGain]], metrics: list[str], who: s
 
 
 def _self_trained(root: Path) -> dict[str, bool]:
-    """Task -> whether its tst head self-trained on the test space (the sweep's ``grid.self_train``); False where
-    it ran with ``self_train.steps=0``, which only maps the space with the external head."""
-    f = root / "config.yaml"
-    grid = ((yaml.safe_load(f.read_text()) or {}).get("grid") or {}) if f.is_file() else {}
-    steps = {t: [str(o).split("=", 1)[1] for o in (ovr or []) if str(o).startswith("self_train.steps=")]
-             for t, ovr in (grid.get("self_train") or {}).items()}
-    return {t: not (s and s[-1].strip() == "0") for t, s in sorted(steps.items())}
+    """Task -> whether its tst heads self-trained on the test space, read from the runs' own ``self_train/steps``
+    (not the sweep config, which a later run may have changed): False where every tst run of the task has 0 steps,
+    which only maps the space with the external head; tasks whose runs disagree or never self-trained are left out."""
+    steps: dict[str, set[int]] = {}
+    for f in sorted((root / "transfer").glob("*/tst/*/*/seed*/metrics.json")):
+        n = json.loads(f.read_text()).get("self_train/steps")
+        if n is not None:
+            steps.setdefault(f.parent.parent.name, set()).add(int(n))
+    return {t: min(s) > 0 for t, s in sorted(steps.items()) if min(s) > 0 or max(s) == 0}
 
 
 def _map_picture(root: Path) -> str:

@@ -55,9 +55,8 @@ def test_gain_report_puts_numbers_in_context(tmp_path):
 
 
 def test_gain_report_says_which_tst_heads_self_trained(tmp_path):
-    (tmp_path / "config.yaml").write_text("analysis: gain\ngrid:\n  self_train:\n    semseg: [self_train.steps=4]\n")
     for seed in (0, 1):
-        _run(tmp_path, 0, "tst", "multimae", "semseg", seed, semseg__mIoU=30.0 + seed)
+        _run(tmp_path, 0, "tst", "multimae", "semseg", seed, semseg__mIoU=30.0 + seed, self_train__steps=4)
         _run(tmp_path, 0, "other", "multimae", "semseg", seed, semseg__mIoU=29.0)
     data = render(tmp_path, "gain")
     assert data["self_trained"] == ["semseg"]
@@ -86,9 +85,11 @@ def test_a_map_only_tst_head_is_not_called_self_trained_and_its_map_is_shown(tmp
     from tst.transfer.space_map_image import IMAGE_FILE as WRITTEN
 
     assert IMAGE_FILE == WRITTEN
-    (tmp_path / "config.yaml").write_text("analysis: gain\ngrid:\n  self_train:\n    semseg: [self_train.steps=0]\n")
+    # the runs' own self_train/steps decide, not a sweep config that names other steps since
+    (tmp_path / "config.yaml").write_text("analysis: gain\ngrid:\n  self_train:\n    semseg: [self_train.steps=4]\n")
     for seed in (0, 1):
-        _run(tmp_path, 0, "tst", "multimae", "semseg", seed, semseg__mIoU=30.0, semseg__map_mIoU=33.0 + seed)
+        _run(tmp_path, 0, "tst", "multimae", "semseg", seed, semseg__mIoU=30.0, semseg__map_mIoU=33.0 + seed,
+             self_train__steps=0)
         _run(tmp_path, 0, "other", "multimae", "semseg", seed, semseg__mIoU=29.0)
     picture = tmp_path / "transfer/synth0/tst/multimae/semseg/seed1" / IMAGE_FILE
     picture.write_bytes(b"\x89PNG\r\n\x1a\n seed 1")
