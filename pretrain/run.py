@@ -110,6 +110,7 @@ class _Training:
     schedule: dict
     step: int = 0
     position: int = 0
+    rng: dict | None = None  # a resumed run's RNG state, restored once the data loader has drawn its seed
 
 
 def _run(cfg: DictConfig, info: dist.DistInfo) -> dict:
@@ -173,13 +174,13 @@ def _build(cfg: DictConfig, info: dist.DistInfo, modalities: list[str], size: in
 
 
 def _resume(t: _Training, ckpt_path: Path) -> None:
-    """Weights, optimizer, masker and torch RNG, step and data position exactly as the checkpoint left them."""
+    """Weights, optimizer, masker, step and data position exactly as the checkpoint left them; the torch RNG state
+    is kept in ``t.rng`` for ``_train`` to restore once its data loader has drawn its seed."""
     state = load_checkpoint(ckpt_path)
     t.model.load_state_dict(state["model"])
     t.optimizer.load_state_dict(state["optimizer"])
     t.masker.load_state_dict(state["rng"]["masker"])
-    restore_rng(state["rng"])
-    t.step, t.position = state["step"], state["data_position"]
+    t.step, t.position, t.rng = state["step"], state["data_position"], state["rng"]
 
 
 def _checkpointer(t: _Training, ckpt_path: Path, plain_cfg: dict):
@@ -237,6 +238,8 @@ def _train(t: _Training, ds: ShardDataset, fwd: torch.nn.Module, checkpoint, log
     plan = PositionPlan(len(ds), int(cfg.seed), gbatch, start=t.position, steps=int(cfg.steps) - t.step,
                         micro=t.micro, accum=int(cfg.accum), rank=info.rank, world=info.world_size)
     batches = iter(load(ds, plan, cfg.get("workers", "auto"), info.device))
+    if t.rng is not None:  # after the loader drew its workers' seed from torch's generator, as a fresh run's did
+        restore_rng(t.rng)
     t.model.train()
     while t.step < int(cfg.steps):
         t0 = time.perf_counter()

@@ -195,7 +195,7 @@ def run(cfg: DictConfig) -> dict:
     checkpoint = _checkpointer(cfg, task, model, optimizer, schedule,
                                {"head_config": task.head_config(), "encoder": enc_info, "protocol": cfg.protocol})
     task.save_artifacts(run_path)
-    step = _resume(cfg, ckpt_path, model, optimizer)
+    step, rng = _resume(cfg, ckpt_path, model, optimizer)
 
     print(f"transfer: task={cfg.task.name} protocol={cfg.protocol} init={enc_info['init']} on {device}; "
           f"{len(d.train_idx)} train / {len(d.val_idx)} eval samples; {len(d.dst) - (0 in d.dst)} classes"
@@ -203,8 +203,8 @@ def run(cfg: DictConfig) -> dict:
     show = bool(cfg.get("progress", True))
     with make_logger(cfg, run_path, name=run_path.name) as logger:
         logger.drop_after(step)  # the steps after the checkpoint run again: log them once
-        step, last, rates = _train(cfg, task, model, encoder, optimizer, schedule, d, step, device, checkpoint,
-                                   ckpt_path, logger, show)
+        step, last, rates = _train(cfg, task, model, encoder, optimizer, schedule, d, step, rng, device,
+                                   checkpoint, ckpt_path, logger, show)
         adapted = _adapt(cfg, task, model, encoder, device, show, d)
         metrics, eval_rate = evaluate(task, model, d.val, d.val_idx, int(cfg.eval_batch_size), device,
                                       run_path / "predictions", cfg.get("workers", "auto"), show)
@@ -272,18 +272,19 @@ def _checkpointer(cfg: DictConfig, task: Task, model: torch.nn.Module, optimizer
     return checkpoint
 
 
-def _resume(cfg: DictConfig, ckpt_path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
-    """The step to start from: 0, or the checkpoint's with weights, optimizer and torch RNG restored."""
+def _resume(cfg: DictConfig, ckpt_path: Path, model: torch.nn.Module,
+            optimizer: torch.optim.Optimizer) -> tuple[int, dict | None]:
+    """The step to start from and the RNG state to continue with: (0, None), or the checkpoint's, with weights
+    and optimizer restored (``_train`` restores the RNG once its data loader has drawn its seed)."""
     if ckpt_path.exists() and not cfg.resume:
         raise CheckpointError(f"{ckpt_path.parent} already holds a checkpoint; pass resume=true to continue it, "
                               f"overwrite=true to start again, or another out=<dir>")
     if not (cfg.resume and ckpt_path.exists()):
-        return 0
+        return 0, None
     state = load_checkpoint(ckpt_path)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    restore_rng(state["rng"])
-    return int(state["step"])
+    return int(state["step"]), state["rng"]
 
 
 def _diverged(ckpt_path: Path, what: str, fix: str) -> FloatingPointError:
@@ -292,13 +293,16 @@ def _diverged(ckpt_path: Path, what: str, fix: str) -> FloatingPointError:
 
 
 def _train(cfg: DictConfig, task: Task, model, encoder, optimizer, schedule: dict, d: _Data, step: int,
-           device: torch.device, checkpoint, ckpt_path: Path, logger, show: bool) -> tuple[int, float, list[float]]:
-    """Steps from ``step`` to ``steps`` on the same samples whether resumed or not; returns (step, last loss,
-    samples/s of every step)."""
+           rng: dict | None, device: torch.device, checkpoint, ckpt_path: Path, logger,
+           show: bool) -> tuple[int, float, list[float]]:
+    """Steps from ``step`` to ``steps`` on the same samples and random draws whether resumed (``rng``: the
+    checkpoint's) or not; returns (step, last loss, samples/s of every step)."""
     bs, rates, last = int(cfg.batch_size), [], float("nan")
     plan = PositionPlan(len(d.train), int(cfg.seed), bs, start=step * bs, steps=int(cfg.steps) - step,
                         subset=d.train_idx, epochs=False)
     batches = iter(load(d.train, plan, cfg.get("workers", "auto"), device))
+    if rng is not None:  # after the loader drew its workers' seed from torch's generator, as a fresh run's did
+        restore_rng(rng)
     pbar = bar(total=int(cfg.steps), initial=step, desc=f"transfer {cfg.task.name}", unit="step", enabled=show)
     while step < int(cfg.steps):
         t0 = time.perf_counter()

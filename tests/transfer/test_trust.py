@@ -49,3 +49,27 @@ def test_diverged_weights_are_never_saved(split, tmp_path):
         import torch
 
         assert all(torch.isfinite(v).all() for v in load_checkpoint(ckpt)["model"].values() if v.is_floating_point())
+
+
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(split, tmp_path, monkeypatch):
+    """The detector samples anchors and proposals from torch's generator: a resume must continue its exact stream
+    (a data loader that draws its seed from that generator after the restore shifted it, and the resumed head
+    differed)."""
+    import torch
+
+    def det(out, *extra):
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            return compose(config_name="transfer", overrides=[
+                "task=det", f"data={split}", f"out={out}", "logger=none", "batch_size=4", "eval_batch_size=4",
+                "warmup=1", "log_every=1", "ckpt_every=2", "val_fraction=0.25", "steps=4", "task.classes=[chair,table]",
+                "task.min_pixels=4", "task.model_kwargs.out_channels=32", "task.model_kwargs.representation_size=64",
+                "task.model_kwargs.rpn_batch_size_per_image=32", "task.model_kwargs.box_batch_size_per_image=32",
+                *extra])
+
+    run(det(tmp_path / "whole"))
+    run_killed_after_logging(monkeypatch, run_module, lambda: run(det(tmp_path / "resumed")))
+    assert load_checkpoint(tmp_path / "resumed" / "ckpt.pt")["step"] == 2
+    run(det(tmp_path / "resumed", "resume=true"))
+    whole, resumed = (load_checkpoint(tmp_path / d / "head.pt")["model"] for d in ("whole", "resumed"))
+    assert whole.keys() == resumed.keys()
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
