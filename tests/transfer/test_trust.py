@@ -8,6 +8,7 @@ from hydra import compose, initialize_config_dir
 import tst.transfer.run as run_module
 from tests.interrupt import run_killed_after_logging
 from tests.transfer.synthetic import write_split
+from tests.transfer.test_run import TASK_OVERRIDES
 from tst.checkpoint import load_checkpoint
 from tst.cli import config_dir
 from tst.transfer.run import run
@@ -61,9 +62,7 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(split, tmp_
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             return compose(config_name="transfer", overrides=[
                 "task=det", f"data={split}", f"out={out}", "logger=none", "batch_size=4", "eval_batch_size=4",
-                "warmup=1", "log_every=1", "ckpt_every=2", "val_fraction=0.25", "steps=4", "task.classes=[chair,table]",
-                "task.min_pixels=4", "task.model_kwargs.out_channels=32", "task.model_kwargs.representation_size=64",
-                "task.model_kwargs.rpn_batch_size_per_image=32", "task.model_kwargs.box_batch_size_per_image=32",
+                "warmup=1", "log_every=1", "ckpt_every=2", "val_fraction=0.25", *TASK_OVERRIDES["det"], "steps=4",
                 *extra])
 
     run(det(tmp_path / "whole"))
