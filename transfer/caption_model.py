@@ -91,7 +91,14 @@ class CaptionModel(nn.Module):
     @torch.no_grad()
     def beam(self, rgb: torch.Tensor, beam_size: int = 3, max_len: int | None = None,
              length_penalty: float = 1.0) -> list[list[int]]:
-        """Beam search per image; finished hypotheses are ranked by log-prob / length**length_penalty.
+        """The best hypothesis of ``beam_candidates`` per image (ids without BOS, up to and excluding EOS)."""
+        return [cands[0][0] for cands in self.beam_candidates(rgb, beam_size, max_len, length_penalty)]
+
+    @torch.no_grad()
+    def beam_candidates(self, rgb: torch.Tensor, beam_size: int = 3, max_len: int | None = None,
+                        length_penalty: float = 1.0) -> list[list[tuple[list[int], float]]]:
+        """Beam search per image -> its finished hypotheses (ids, log-prob / length**length_penalty), best
+        first; a caller can re-rank them with knowledge the decoder lacks (the space's map).
 
         Every image keeps its own beams and its own stopping rule, but each step runs the live beams of
         all images through the decoder in one call. Measured on 96 eval views (tst_vit_cpu caption head):
@@ -128,9 +135,9 @@ class CaptionModel(nn.Module):
             live = still
         results = []
         for b in range(n):
-            pool = finished[b] or beams[b]
-            best = max(pool, key=lambda c: c[1] / max(len(c[0]) - 1, 1) ** length_penalty)
-            results.append(self._strip(best[0]))
+            pool = [(s, score / max(len(s) - 1, 1) ** length_penalty) for s, score in finished[b] or beams[b]]
+            pool.sort(key=lambda c: c[1], reverse=True)  # stable: ties keep the search's order
+            results.append([(self._strip(s), score) for s, score in pool])
         return results
 
     def _next_logprobs(self, memory: torch.Tensor, seq: torch.Tensor) -> torch.Tensor:

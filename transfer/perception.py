@@ -16,7 +16,8 @@ Observation formats (both what ``tst.envs`` renderers return and habitat-sim sen
   with ``"depth"``: when the semseg run holds the test space's map (``space_map.npz``, written by
   self-training: ``tst.transfer.space_map``), the pixels whose voxel the map has seen take its label,
   and ``"semseg_mapped"`` (bool ``[H, W]``) says which; a det head's boxes are weighed against those
-  labels (``space_map.rescore_detections``). On development space 0 that took the eval views from
+  labels (``space_map.rescore_detections``), and a beam-search caption head's hypotheses are re-ranked by
+  the classes those labels show (``caption_rerank``). On development space 0 that took the eval views from
   33.2 to 39.0 mIoU, and det AP50 from 26.5 to 30.7. ``Perception.from_run(..., space_map=False)``
   ignores the map.
 
@@ -216,7 +217,8 @@ class Perception:
                       poses: Sequence[tuple[Mapping, np.ndarray]]) -> list[dict[str, Any]]:
         """``predict`` for views whose depth (metres [H, W]) and (intrinsics, cam_to_world) are known: with the
         space's map loaded, semseg answers from it where its voxels have votes, and detections are weighed
-        against those labels (``space_map.rescore_detections``); other heads, or no map: ``predict``."""
+        against those labels (``space_map.rescore_detections``) and caption hypotheses re-ranked by them
+        (``caption_rerank``); other heads, or no map: ``predict``."""
         outs = self.predict(name, rgb)
         if not self._reads_map(name):
             return outs

@@ -85,3 +85,19 @@ def test_batched_beam_equals_the_search_image_by_image(beam_size, length_penalty
 def test_patch_size_mismatch():
     with pytest.raises(ValueError, match="encoder patch size 8 does not match the patch size 16"):
         _model(patch_size=16)
+
+
+def test_beam_candidates_are_ranked_best_first_and_the_first_is_the_beam():
+    m = _model().eval()
+    with torch.no_grad():
+        m.out.weight.mul_(8.0)
+        m.out.bias[m.eos_id] += 2.0
+    torch.manual_seed(2)
+    rgb = torch.rand(5, 3, 64, 64)
+    found = m.beam_candidates(rgb, beam_size=3, max_len=10)
+    assert [c[0][0] for c in found] == m.beam(rgb, beam_size=3, max_len=10)
+    for cands in found:
+        scores = [s for _, s in cands]
+        assert cands and scores == sorted(scores, reverse=True) and all(s <= 0 for s in scores)
+        assert all(m.eos_id not in ids and m.bos_id not in ids for ids, _ in cands)
+    assert max(len(c) for c in found) >= 2  # hypotheses that ended: a re-ranker has a choice

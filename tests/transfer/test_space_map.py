@@ -178,14 +178,15 @@ def test_detections_are_weighed_against_the_space_labels_inside_each_box():
     assert rescore_detections(empty, labels, lut) is empty
 
 
-def test_deploy_scores_semseg_and_det_with_the_map_as_transfer_did(space, tmp_path):
+def test_deploy_scores_semseg_det_and_caption_with_the_map_as_transfer_did(space, tmp_path):
     from tests.transfer.test_deploy import compose_deploy
     from tst.transfer.deploy import run as deploy
 
     seg = tmp_path / "seg"
     m = run(_cfg(space, seg, *_adapt(space), f"val={space['eval']}"))
-    res = deploy(compose_deploy([seg, space["det"]], space["eval"], tmp_path / "dep", "overlays=0"))
+    res = deploy(compose_deploy([seg, space["det"], space["caption"]], space["eval"], tmp_path / "dep", "overlays=0"))
     assert res["semseg/map_mIoU"] == pytest.approx(m["semseg/map_mIoU"])  # the same map, the same views
+    assert res["caption/map_CIDEr"] == res["caption/CIDEr"]  # a greedy head has one hypothesis to re-rank
     assert res["semseg/mIoU"] == pytest.approx(m["semseg/mIoU"])
     assert {"det/map_AP", "det/map_AP50"} <= set(res) and res["det/map_AP50"] != res["det/AP50"]
     assert "| det | det/map_AP50 |" in (tmp_path / "dep" / "report.md").read_text()

@@ -3,7 +3,8 @@
 The protocol is ``tst.transfer.tasks.base.Task``. A sample's ``caption`` member is
 ``{"captions": [...]}`` (what collect writes), a list of strings or one string. Training picks one
 non-empty reference per sample at random each step (teacher forcing); samples without any caption
-are left out of the loss. Prediction decodes greedily or with beam search. The tokenizer travels with
+are left out of the loss. Prediction decodes greedily or with beam search; with the test space's map,
+the beam's hypotheses are re-ranked by the classes the map shows in the view (``caption_rerank``). The tokenizer travels with
 the head as ``tokenizer.json``; results go to ``captions_results.json``; the plugin returns
 ``out["caption"]`` (str).
 """
@@ -22,6 +23,7 @@ from tst.metrics.captioning import CaptionEvaluator
 from tst.tasks import TASKS
 from tst.transfer import overlay as ov
 from tst.transfer.caption_model import CaptionModel
+from tst.transfer.caption_rerank import name_patterns, rerank
 from tst.transfer.tasks.base import Task, TaskSpec
 from tst.transfer.tokenizer import CaptionTokenizer
 
@@ -91,12 +93,21 @@ class CaptionTask(Task):
         return {"loss": model.loss(rgb[rows], tokens.to(rgb.device))}  # tokens [B', T]
 
     @torch.no_grad()
-    def predict(self, model: nn.Module, batch: Mapping[str, Any]) -> list[dict[str, str]]:
+    def predict(self, model: nn.Module, batch: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """``{"caption": str}`` per image; beam search adds ``"candidates"``: its finished hypotheses as
+        (caption, length-normalised log-prob), best first, for ``with_space_labels`` to re-rank."""
         if self.decoding == "beam":
-            ids = model.beam(batch["rgb"], beam_size=self.beam_size)
-        else:
-            ids = model.greedy(batch["rgb"])
-        return [{"caption": self.tokenizer.decode(s)} for s in ids]
+            found = model.beam_candidates(batch["rgb"], beam_size=self.beam_size)
+            return [{"caption": self.tokenizer.decode(c[0][0]),
+                     "candidates": [(self.tokenizer.decode(ids), score) for ids, score in c]} for c in found]
+        return [{"caption": self.tokenizer.decode(s)} for s in model.greedy(batch["rgb"])]
+
+    def with_space_labels(self, output: dict[str, Any], labels: np.ndarray, names: Mapping[int, str]) -> dict:
+        """The beam hypothesis that best agrees with the view's space labels (``caption_rerank``); greedy
+        decoding has one caption, kept as it is."""
+        if not output.get("candidates"):
+            return output
+        return {**output, "caption": rerank(output["candidates"], labels, name_patterns(names))}
 
     def ground_truth(self, batch: Mapping[str, Any], image_ids: list[int]) -> list[dict[str, Any]]:
         return [{"image_id": i, "captions": caption_texts(v)} for i, v in zip(image_ids, batch["caption"])]

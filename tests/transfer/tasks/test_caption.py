@@ -1,5 +1,6 @@
 """CaptionTask: tokenizer from training captions, a decoder that overfits, bad captions handled."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -44,3 +45,16 @@ def test_samples_without_captions_and_non_ascii_captions():
     assert task.loss(model, batch)["loss"].item() == 0.0
     with pytest.raises(KeyError, match="unknown decoding 'sample'"):
         CaptionTask(task.tokenizer, decoding="sample")
+
+
+def test_beam_predictions_carry_their_hypotheses_and_the_space_labels_rerank_them():
+    torch.manual_seed(0)
+    batch = make_batch(3)
+    task = CaptionTask(train_tokenizer(batch["caption"]), max_len=12, decoding="beam", beam_size=3,
+                       model_kwargs=dict(d_model=32), use_java=False)
+    outs = task.predict(task.build_model(tiny_encoder()).eval(), batch)
+    assert all(o["caption"] == o["candidates"][0][0] for o in outs)
+    names, labels = {1: "chair", 2: "lamp"}, np.ones((8, 8), dtype=np.int64)  # a chair fills the view
+    out = {"caption": "a lamp.", "candidates": [("a lamp.", -0.1), ("a chair.", -0.3)]}
+    assert task.with_space_labels(out, labels, names)["caption"] == "a chair."
+    assert task.with_space_labels({"caption": "a lamp."}, labels, names) == {"caption": "a lamp."}  # greedy: one
