@@ -7,6 +7,10 @@ space). Each hypothesis names a set of the map's classes (its words, plurals inc
 ``weight`` for every named class the view's labels show on at least ``min_area`` of its pixels and loses
 ``weight`` for every named class they do not. The best total of the beam's length-normalised log-prob
 and that term wins. Nothing here reads the captions' templates: only class names and English plurals.
+
+Measured on development space 0 (the demo's `tst_vit_test` heads, 96 eval views, CIDEr through Java): beam 3
+0.741 -> 0.799 re-ranked by the map's labels (0.803 by the semseg head's own labels: at this scale the map
+and the head agree); the weight did not matter between 0.25 and 2. A beam of 8 scored lower (0.629 -> 0.749).
 """
 
 from __future__ import annotations
