@@ -64,11 +64,14 @@ HEADLINE = "semseg/mIoU"  # the metric the one-line verdict speaks about
 
 def _verdict(gains: dict[str, dict[str, PairedGain]], metrics: list[str], who: str = "tst") -> str:
     """One sentence: did specialization pay on this run (the paired intervals, not the means, decide)?
-    ``who``: the row the gains are of (``tst``, or ``tst + space map``)."""
-    m = HEADLINE if HEADLINE in metrics else metrics[0]
-    parts = [(ref, g[m]) for ref, g in gains.items() if m in g and g[m].n]
-    if not parts:
+    ``who``: the row the gains are of (``tst``, or ``tst + space map``). It speaks of the headline metric, or,
+    where no baseline ran that task (a grid whose baselines train only other tasks), of the first one paired."""
+    order = ([HEADLINE] if HEADLINE in metrics else []) + [x for x in metrics if x != HEADLINE]
+    paired = [x for x in order if any(x in g and g[x].n for g in gains.values())]
+    if not paired:
         return f"Specialization could not be judged: no (scene, seed) pair has both {who} and a baseline."
+    m = paired[0]
+    parts = [(ref, g[m]) for ref, g in gains.items() if m in g and g[m].n]
     if any(g.n < 2 for _, g in parts):
         return (f"Specialization on {m}: " + "; ".join(f"{who} − {ref} {g.mean:+.2f}" for ref, g in parts)
                 + " from a single (scene, seed) pair — no interval; run more seeds (tst sweep "

@@ -80,6 +80,16 @@ def test_gain_report_pairs_tst_with_its_space_map_against_the_baselines_heads(tm
     assert "![space map]" not in md  # no run drew its map
 
 
+def test_the_verdict_speaks_of_a_paired_task_when_no_baseline_ran_the_headline_one(tmp_path):
+    # the baselines train captioning only (grid.task_inits): the semseg column has no pair to judge
+    for scene, (t, o) in enumerate([(0.80, 0.70), (0.90, 0.75), (0.70, 0.62)]):
+        _run(tmp_path, scene, "tst", "multimae", "semseg", 0, semseg__mIoU=30.0)
+        _run(tmp_path, scene, "tst", "multimae", "caption", 0, caption__CIDEr=t)
+        _run(tmp_path, scene, "other", "multimae", "caption", 0, caption__CIDEr=o)
+    data = render(tmp_path, "gain")
+    assert data["verdict"].startswith("Specialization paid on caption/CIDEr: tst beats other"), data["verdict"]
+
+
 def test_a_map_only_tst_head_is_not_called_self_trained_and_its_map_is_shown(tmp_path):
     from tst.report import IMAGE_FILE
     from tst.transfer.space_map_image import IMAGE_FILE as WRITTEN
