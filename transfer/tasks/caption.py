@@ -4,9 +4,9 @@ The protocol is ``tst.transfer.tasks.base.Task``. A sample's ``caption`` member 
 ``{"captions": [...]}`` (what collect writes), a list of strings or one string. Training picks one
 non-empty reference per sample at random each step (teacher forcing); samples without any caption
 are left out of the loss. Prediction decodes greedily or with beam search; with the test space's map,
-the beam's hypotheses are re-ranked by the classes the map shows in the view (``caption_rerank``). The tokenizer travels with
-the head as ``tokenizer.json``; results go to ``captions_results.json``; the plugin returns
-``out["caption"]`` (str).
+the beam's hypotheses are re-ranked by the classes the map shows in the view (``caption_rerank``). The
+tokenizer travels with the head as ``tokenizer.json``; results go to ``captions_results.json``; the
+plugin returns ``out["caption"]`` (str).
 """
 
 from __future__ import annotations
