@@ -16,8 +16,8 @@ Observation formats (both what ``tst.envs`` renderers return and habitat-sim sen
   with ``"depth"``: when the semseg run holds the test space's map (``space_map.npz``, written by
   self-training: ``tst.transfer.space_map``), the pixels whose voxel the map has seen take its label,
   and ``"semseg_mapped"`` (bool ``[H, W]``) says which; a det head's boxes are weighed against those
-  labels (``space_map.rescore_detections``), and a beam-search caption head's hypotheses are re-ranked by
-  the classes those labels show (``caption_rerank``). On development space 0 that took the eval views from
+  labels (``space_map.rescore_detections``), and a caption head decodes under the classes those labels show,
+  then re-ranks its hypotheses by them (``caption_space``). On development space 0 that took the eval views from
   33.2 to 39.0 mIoU, and det AP50 from 26.5 to 30.7. ``Perception.from_run(..., space_map=False)``
   ignores the map.
 
@@ -217,13 +217,13 @@ class Perception:
                       poses: Sequence[tuple[Mapping, np.ndarray]]) -> list[dict[str, Any]]:
         """``predict`` for views whose depth (metres [H, W]) and (intrinsics, cam_to_world) are known: with the
         space's map loaded, semseg answers from it where its voxels have votes, and detections are weighed
-        against those labels (``space_map.rescore_detections``) and caption hypotheses re-ranked by them
-        (``caption_rerank``); other heads, or no map: ``predict``."""
+        against those labels (``space_map.rescore_detections``) and captions decoded under them
+        (``caption_space``); other heads, or no map: ``predict``."""
         outs = self.predict(name, rgb)
         if not self._reads_map(name):
             return outs
         own = outs if name == self.map_head else self.predict(self.map_head, rgb)
-        return self._with_map(name, outs, [lab for lab, _ in self.space_labels(own, depth, poses)])
+        return self._with_map(name, rgb, outs, [lab for lab, _ in self.space_labels(own, depth, poses)])
 
     def space_labels(self, outputs: Sequence[dict], depth: Sequence[np.ndarray],
                      poses: Sequence[tuple[Mapping, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -235,9 +235,10 @@ class Perception:
     def _reads_map(self, name: str) -> bool:
         return self.space_map is not None and self.map_head is not None and self.task(name).info.map_aware
 
-    def _with_map(self, name: str, outs: list[dict], labels: Sequence[np.ndarray]) -> list[dict]:
-        names = self.task(self.map_head).class_names
-        return [self.task(name).with_space_labels(o, lab, names) for o, lab in zip(outs, labels)]
+    def _with_map(self, name: str, rgb: torch.Tensor, outs: list[dict], labels: Sequence[np.ndarray]) -> list[dict]:
+        task, model, size = self.heads[name]
+        with torch.inference_mode():
+            return task.in_space(model, rgb.to(self.device), size, outs, labels, self.task(self.map_head).class_names)
 
     def __call__(self, observation: Any) -> dict[str, Any] | list[dict[str, Any]]:
         rgbs, depths, batched = split_observations(observation)
@@ -258,7 +259,7 @@ class Perception:
                 if mapped[ids[0]]:  # the map head's labels (one lookup per view) serve every head that reads the map
                     looked = self.space_labels(outs[self.map_head], [depths[i] for i in ids], [poses[i] for i in ids])
                     labels = [lab for lab, _ in looked]
-                    outs = {n: self._with_map(n, o, labels) if self._reads_map(n) else o for n, o in outs.items()}
+                    outs = {n: self._with_map(n, x, o, labels) if self._reads_map(n) else o for n, o in outs.items()}
                     for i, (_, hit) in zip(ids, looked):
                         results[i][f"{self.map_head}_mapped"] = hit
                 for name, head_outs in outs.items():

@@ -101,3 +101,25 @@ def test_beam_candidates_are_ranked_best_first_and_the_first_is_the_beam():
         assert cands and scores == sorted(scores, reverse=True) and all(s <= 0 for s in scores)
         assert all(m.eos_id not in ids and m.bos_id not in ids for ids, _ in cands)
     assert max(len(c) for c in found) >= 2  # hypotheses that ended: a re-ranker has a choice
+
+
+def test_a_token_bias_steers_each_image_s_search_and_only_its_own():
+    m = _model().eval()
+    with torch.no_grad():
+        m.out.weight.mul_(8.0)
+        m.out.bias[m.eos_id] += 2.0
+    torch.manual_seed(2)
+    rgb = torch.rand(3, 3, 64, 64)
+    plain = m.beam_candidates(rgb, beam_size=3, max_len=10)
+    assert m.beam_candidates(rgb, beam_size=3, max_len=10, token_bias=torch.zeros(3, 12)) == plain
+    banned = plain[0][0][0][0]  # the first word of image 0's best hypothesis
+    bias = torch.zeros(3, 12)
+    bias[0, banned] = -1e4
+    steered = m.beam_candidates(rgb, beam_size=3, max_len=10, token_bias=bias)
+    assert all(banned not in ids for ids, _ in steered[0])  # image 0 can no longer say it
+    assert steered[1:] == plain[1:]  # the other images' searches are untouched
+    favoured = torch.zeros(3, 12)
+    favoured[1, 7] = 50.0  # a word image 1 never chose: now every hypothesis of it says it
+    assert all(7 in ids for ids, _ in m.beam_candidates(rgb, beam_size=3, max_len=10, token_bias=favoured)[1])
+    with pytest.raises(ValueError, match=r"token_bias has shape \(2, 12\); expected \[images, vocabulary\]"):
+        m.beam_candidates(rgb, beam_size=3, max_len=10, token_bias=torch.zeros(2, 12))

@@ -159,3 +159,10 @@ class Task(ABC):
         """One output corrected by the view's space labels [H, W] (class ids of ``names``: the map where its
         voxels have votes, the mapping head elsewhere); default: unchanged."""
         return output
+
+    def in_space(self, model: nn.Module, rgb: torch.Tensor, size: int, outputs: list[dict[str, Any]],
+                 labels: Sequence[np.ndarray], names: Mapping[int, str]) -> list[dict[str, Any]]:
+        """``perceive``'s outputs of rgb [B, 3, H, W] corrected by the views' space labels; a task whose model
+        can use the labels while it predicts (caption: decoding under them) runs it again here. Default: each
+        output through ``with_space_labels``."""
+        return [self.with_space_labels(o, lab, names) for o, lab in zip(outputs, labels)]

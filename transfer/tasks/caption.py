@@ -4,26 +4,28 @@ The protocol is ``tst.transfer.tasks.base.Task``. A sample's ``caption`` member 
 ``{"captions": [...]}`` (what collect writes), a list of strings or one string. Training picks one
 non-empty reference per sample at random each step (teacher forcing); samples without any caption
 are left out of the loss. Prediction decodes greedily or with beam search; with the test space's map,
-the beam's hypotheses are re-ranked by the classes the map shows in the view (``caption_rerank``). The
+``in_space`` decodes again under the classes the map shows in the view, then re-ranks the beam's
+hypotheses by them (``caption_space``). The
 tokenizer travels with the head as ``tokenizer.json``; results go to ``captions_results.json``; the
 plugin returns ``out["caption"]`` (str).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from tst.metrics.captioning import CaptionEvaluator
 from tst.tasks import TASKS
 from tst.transfer import overlay as ov
 from tst.transfer.caption_model import CaptionModel
-from tst.transfer.caption_rerank import name_patterns, rerank
+from tst.transfer.caption_space import MAP_PENALTY, name_patterns, rerank, token_bias, token_classes
 from tst.transfer.tasks.base import Task, TaskSpec
 from tst.transfer.tokenizer import CaptionTokenizer
 
@@ -95,19 +97,30 @@ class CaptionTask(Task):
     @torch.no_grad()
     def predict(self, model: nn.Module, batch: Mapping[str, Any]) -> list[dict[str, Any]]:
         """``{"caption": str}`` per image; beam search adds ``"candidates"``: its finished hypotheses as
-        (caption, length-normalised log-prob), best first, for ``with_space_labels`` to re-rank."""
+        (caption, length-normalised log-prob), best first."""
         if self.decoding == "beam":
             found = model.beam_candidates(batch["rgb"], beam_size=self.beam_size)
             return [{"caption": self.tokenizer.decode(c[0][0]),
                      "candidates": [(self.tokenizer.decode(ids), score) for ids, score in c]} for c in found]
         return [{"caption": self.tokenizer.decode(s)} for s in model.greedy(batch["rgb"])]
 
-    def with_space_labels(self, output: dict[str, Any], labels: np.ndarray, names: Mapping[int, str]) -> dict:
-        """The beam hypothesis that best agrees with the view's space labels (``caption_rerank``); greedy
-        decoding has one caption, kept as it is."""
-        if not output.get("candidates"):
-            return output
-        return {**output, "caption": rerank(output["candidates"], labels, name_patterns(names))}
+    def in_space(self, model: nn.Module, rgb: torch.Tensor, size: int, outputs: list[dict[str, Any]],
+                 labels: Sequence[np.ndarray], names: Mapping[int, str]) -> list[dict[str, Any]]:
+        """Captions decoded again under the views' space labels: every word of a class the labels leave out
+        costs ``MAP_PENALTY`` in the search (``caption_space.token_bias``), then the finished hypotheses are
+        re-ranked by the classes they name (``caption_space.rerank``). Greedy decoding steers its one hypothesis."""
+        x = rgb if tuple(rgb.shape[-2:]) == (size, size) else F.interpolate(
+            rgb, size=(size, size), mode="bilinear", align_corners=False)
+        classes = token_classes(self.tokenizer.tok.get_vocab(), names)
+        bias = np.stack([token_bias(classes, self.tokenizer.vocab_size, lab, penalty=MAP_PENALTY) for lab in labels])
+        found = model.beam_candidates(x, beam_size=self.beam_size if self.decoding == "beam" else 1,
+                                      token_bias=torch.from_numpy(bias))  # bias [B, V]
+        patterns = name_patterns(names)
+        out = []
+        for o, lab, cands in zip(outputs, labels, found):
+            texts = [(self.tokenizer.decode(ids), score) for ids, score in cands]
+            out.append({**o, "caption": rerank(texts, lab, patterns), "candidates": texts})
+        return out
 
     def ground_truth(self, batch: Mapping[str, Any], image_ids: list[int]) -> list[dict[str, Any]]:
         return [{"image_id": i, "captions": caption_texts(v)} for i, v in zip(image_ids, batch["caption"])]

@@ -47,14 +47,34 @@ def test_samples_without_captions_and_non_ascii_captions():
         CaptionTask(task.tokenizer, decoding="sample")
 
 
-def test_beam_predictions_carry_their_hypotheses_and_the_space_labels_rerank_them():
+def test_beam_predictions_carry_their_hypotheses_best_first():
     torch.manual_seed(0)
     batch = make_batch(3)
     task = CaptionTask(train_tokenizer(batch["caption"]), max_len=12, decoding="beam", beam_size=3,
                        model_kwargs=dict(d_model=32), use_java=False)
     outs = task.predict(task.build_model(tiny_encoder()).eval(), batch)
     assert all(o["caption"] == o["candidates"][0][0] for o in outs)
-    names, labels = {1: "chair", 2: "lamp"}, np.ones((8, 8), dtype=np.int64)  # a chair fills the view
-    out = {"caption": "a lamp.", "candidates": [("a lamp.", -0.1), ("a chair.", -0.3)]}
-    assert task.with_space_labels(out, labels, names)["caption"] == "a chair."
-    assert task.with_space_labels({"caption": "a lamp."}, labels, names) == {"caption": "a lamp."}  # greedy: one
+    assert all([s for _, s in o["candidates"]] == sorted((s for _, s in o["candidates"]), reverse=True) for o in outs)
+
+
+@pytest.mark.parametrize("decoding", ["greedy", "beam"])
+def test_captions_decoded_in_the_space_leave_out_the_classes_its_labels_do_not_show(decoding):
+    torch.manual_seed(0)
+    batch = make_batch(3)
+    task = CaptionTask(train_tokenizer(batch["caption"]), max_len=8, decoding=decoding, beam_size=3,
+                       model_kwargs=dict(d_model=32), use_java=False)
+    model = task.build_model(tiny_encoder()).eval()
+    with torch.no_grad():  # an untrained head that names a chair in every view, by a margin under MAP_PENALTY
+        model.out.bias[task.tokenizer.tok.token_to_id("chair")] += 2.0
+    names = {1: "wall", 2: "chair", 3: "table"}
+    plain = task.predict(model, batch)
+    assert all("chair" in o["caption"].split() for o in plain)
+    walls = [np.ones((8, 8), dtype=np.int64)] * 3  # the map sees walls only
+    steered = task.in_space(model, batch["rgb"], 64, plain, walls, names)
+    assert not any("chair" in c.split() or "table" in c.split() for o in steered for c, _ in o["candidates"])
+    assert all(o["caption"] in [c for c, _ in o["candidates"]] for o in steered)
+    assert decoding == "beam" or all(len(o["candidates"]) == 1 for o in steered)  # greedy: a beam of one
+    chairs = [np.full((8, 8), 2, dtype=np.int64)] * 3  # it sees the chair: the head may say it
+    small = torch.nn.functional.interpolate(batch["rgb"], size=(32, 32))  # views of another size are resized
+    kept = task.in_space(model, small, 64, plain, chairs, names)
+    assert all("chair" in o["caption"].split() and "table" not in o["caption"].split() for o in kept)
