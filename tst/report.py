@@ -131,7 +131,7 @@ def _space_map(rows: list[dict], metrics: list[str]) -> tuple[str, dict]:
             "semantic map where its voxels have votes, by the tst head elsewhere. The map is the tst head's "
             "predictions (after its self-training, where it ran) over the space's unlabelled views, fused per voxel (`space_map.npz` next to "
             "`head.pt`; the perception plugin reads it when an observation carries depth, intrinsics and "
-            "cam_to_world); det boxes are weighed against those labels and caption beams re-ranked by the classes "
+            "cam_to_world); det boxes are weighed against those labels and captions decoded under the classes "
             "they show. Paired against the baselines' heads (RGB only):\n\n| | " + " | ".join(keys) + " |\n|" +
             "---|" * (len(keys) + 1) + "\n" + f"| {MAPPED} | " + " | ".join(cells[m].text() for m in keys) + " |\n" +
             "".join(f"| − {ref} | " + " | ".join(g[m].text() for m in keys) + " |\n" for ref, g in gains.items()))
