@@ -12,6 +12,15 @@ def _model(**kw):
     return CaptionModel(tiny_encoder(), vocab_size=12, d_model=32, layers=1, heads=2, max_len=10, **kw)
 
 
+def _sharp_model():
+    """Sharper, EOS-prone logits: hypotheses end at different steps, so a beam has several to rank."""
+    m = _model().eval()
+    with torch.no_grad():
+        m.out.weight.mul_(8.0)
+        m.out.bias[m.eos_id] += 2.0
+    return m
+
+
 def test_teacher_forcing_shapes_loss_and_gradients():
     m = _model()
     tokens = torch.tensor([[1, 5, 6, 7, 2], [1, 8, 2, 0, 0]])  # BOS … EOS PAD
@@ -70,10 +79,7 @@ def _reference_beam(m, rgb, beam_size, max_len, length_penalty):
 
 @pytest.mark.parametrize("beam_size,length_penalty", [(2, 1.0), (3, 0.0), (4, 1.0)])
 def test_batched_beam_equals_the_search_image_by_image(beam_size, length_penalty):
-    m = _model().eval()
-    with torch.no_grad():  # sharper, EOS-prone logits: hypotheses end at different steps per image
-        m.out.weight.mul_(8.0)
-        m.out.bias[m.eos_id] += 2.0
+    m = _sharp_model()
     torch.manual_seed(1)
     rgb = torch.rand(6, 3, 64, 64)
     batched = m.beam(rgb, beam_size=beam_size, max_len=10, length_penalty=length_penalty)
@@ -88,10 +94,7 @@ def test_patch_size_mismatch():
 
 
 def test_beam_candidates_are_ranked_best_first_and_the_first_is_the_beam():
-    m = _model().eval()
-    with torch.no_grad():
-        m.out.weight.mul_(8.0)
-        m.out.bias[m.eos_id] += 2.0
+    m = _sharp_model()
     torch.manual_seed(2)
     rgb = torch.rand(5, 3, 64, 64)
     found = m.beam_candidates(rgb, beam_size=3, max_len=10)
@@ -104,10 +107,7 @@ def test_beam_candidates_are_ranked_best_first_and_the_first_is_the_beam():
 
 
 def test_a_token_bias_steers_each_image_s_search_and_only_its_own():
-    m = _model().eval()
-    with torch.no_grad():
-        m.out.weight.mul_(8.0)
-        m.out.bias[m.eos_id] += 2.0
+    m = _sharp_model()
     torch.manual_seed(2)
     rgb = torch.rand(3, 3, 64, 64)
     plain = m.beam_candidates(rgb, beam_size=3, max_len=10)

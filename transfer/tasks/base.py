@@ -49,6 +49,13 @@ class TaskSpec:
     train_indices: Sequence[int] = ()
 
 
+def at_size(rgb: torch.Tensor, size: int) -> torch.Tensor:
+    """rgb [B, 3, H, W] resized (bilinear) to the ``size`` x ``size`` its head runs at; as it is when it already is."""
+    if tuple(rgb.shape[-2:]) == (size, size):
+        return rgb
+    return F.interpolate(rgb, size=(size, size), mode="bilinear", align_corners=False)
+
+
 class Task(ABC):
     """The protocol with its shared defaults; a subclass sets ``info`` and implements every abstract method
     (a task missing one cannot be instantiated)."""
@@ -141,9 +148,7 @@ class Task(ABC):
     def perceive(self, model: nn.Module, rgb: torch.Tensor, size: int) -> list[dict[str, Any]]:
         """rgb float [B, 3, H, W] -> outputs at H x W: the model runs at ``size`` x ``size``."""
         h, w = rgb.shape[-2:]
-        x = rgb if (h, w) == (size, size) else F.interpolate(rgb, size=(size, size), mode="bilinear",
-                                                             align_corners=False)
-        outs = self.predict(model, {"rgb": x})
+        outs = self.predict(model, {"rgb": at_size(rgb, size)})
         return outs if (h, w) == (size, size) else self.resize_outputs(outs, (h, w))
 
     def resize_outputs(self, outputs: list[dict], hw: tuple[int, int]) -> list[dict]:

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from tst.metrics.captioning import CaptionEvaluator
@@ -26,7 +25,7 @@ from tst.tasks import TASKS
 from tst.transfer import overlay as ov
 from tst.transfer.caption_model import CaptionModel
 from tst.transfer.caption_space import MAP_PENALTY, name_patterns, rerank, token_bias, token_classes
-from tst.transfer.tasks.base import Task, TaskSpec
+from tst.transfer.tasks.base import Task, TaskSpec, at_size
 from tst.transfer.tokenizer import CaptionTokenizer
 
 DECODING = ("greedy", "beam")
@@ -109,11 +108,9 @@ class CaptionTask(Task):
         """Captions decoded again under the views' space labels: every word of a class the labels leave out
         costs ``MAP_PENALTY`` in the search (``caption_space.token_bias``), then the finished hypotheses are
         re-ranked by the classes they name (``caption_space.rerank``). Greedy decoding steers its one hypothesis."""
-        x = rgb if tuple(rgb.shape[-2:]) == (size, size) else F.interpolate(
-            rgb, size=(size, size), mode="bilinear", align_corners=False)
         classes = token_classes(self.tokenizer.tok.get_vocab(), names)
         bias = np.stack([token_bias(classes, self.tokenizer.vocab_size, lab, penalty=MAP_PENALTY) for lab in labels])
-        found = model.beam_candidates(x, beam_size=self.beam_size if self.decoding == "beam" else 1,
+        found = model.beam_candidates(at_size(rgb, size), beam_size=self.beam_size if self.decoding == "beam" else 1,
                                       token_bias=torch.from_numpy(bias))  # bias [B, V]
         patterns = name_patterns(names)
         out = []
