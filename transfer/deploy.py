@@ -129,6 +129,10 @@ def run(cfg: DictConfig) -> dict:
     eval_vocab = as_vocab(manifest.get("classes") or {}, f"{data}/manifest.json 'classes'")
     perception = Perception.from_run(head_files, device=cfg.device, score_threshold=float(cfg.score_threshold),
                                      space_map=bool(cfg.get("space_map", True)))
+    if perception.colour is not None and perception.colour.space_hash not in (None, space_of(data)):
+        print(f"deploy: the {data} views are of another space than the colour calibration of the heads' runs "
+              f"(scene hash {perception.colour.space_hash}): scored without it", flush=True)
+        perception.colour = None
     have = set(manifest.get("modalities") or [])
     for name in perception.tasks:
         task = perception.task(name)

@@ -20,6 +20,9 @@ Observation formats (both what ``tst.envs`` renderers return and habitat-sim sen
   then re-ranks its hypotheses by them (``caption_space``). On development space 0 that took the eval views from
   33.2 to 39.0 mIoU, and det AP50 from 26.5 to 30.7. ``Perception.from_run(..., space_map=False)``
   ignores the map.
+- Colours: when the semseg run calibrated the test space's colours (``space_colour.json``, written with
+  ``self_train.data``: ``tst.transfer.space_colour``), every head sees the views through that calibration;
+  it is the identity for a space whose colours the labelled spaces already cover.
 
 Output, one dict per image with only the heads that were loaded:
 
@@ -51,6 +54,7 @@ from torch import nn
 
 from tst.device import resolve_device
 from tst.transfer.head_checkpoint import load_head
+from tst.transfer.space_colour import COLOUR_FILE, ColourCalibration
 from tst.transfer.space_fusion import VoxelVotes
 from tst.transfer.space_map import MAP_FILE, read_labels
 from tst.transfer.tasks import TASKS
@@ -162,12 +166,14 @@ class Perception:
         self.configs: dict[str, dict] = {n: {} for n in self.heads}  # task -> its transfer run's config
         self.space_map: VoxelVotes | None = None  # the test space's map (from_run), read with depth + pose
         self.map_head: str | None = None  # the head whose run held it (a task that self-trains), in its classes
+        self.colour: ColourCalibration | None = None  # the test space's colour calibration (from_run), every head's
 
     @classmethod
     def from_run(cls, dir_or_dirs: str | Path | Sequence[str | Path], device: str = "auto",
                  score_threshold: float = 0.5, space_map: bool = True) -> Perception:
-        """Load every ``head.pt`` of the given transfer run directories (at most one per task), and the
-        semseg run's ``space_map.npz`` when it has one (``space_map=False``: the head alone)."""
+        """Load every ``head.pt`` of the given transfer run directories (at most one per task), the semseg
+        run's ``space_map.npz`` when it has one (``space_map=False``: the head alone), and its
+        ``space_colour.json`` (the space's colour calibration) when it has one."""
         dev = resolve_device(device)
         heads: dict[str, tuple[Any, nn.Module, int]] = {}
         sources: dict[str, Path] = {}
@@ -187,6 +193,11 @@ class Perception:
             m = sources[name].parent / MAP_FILE
             if out.task(name).info.self_trains and m.is_file():
                 out.space_map, out.map_head = VoxelVotes.load(m), name
+                break
+        for name in out.heads:
+            c = sources[name].parent / COLOUR_FILE
+            if out.task(name).info.self_trains and c.is_file():
+                out.colour = ColourCalibration.load(c)
                 break
         return out
 
@@ -211,7 +222,7 @@ class Perception:
         self.task(name)  # fails listing the loaded heads
         task, model, size = self.heads[name]
         with torch.inference_mode():
-            return task.perceive(model, rgb.to(self.device), size)
+            return task.perceive(model, self._seen(rgb), size)
 
     def predict_posed(self, name: str, rgb: torch.Tensor, depth: Sequence[np.ndarray],
                       poses: Sequence[tuple[Mapping, np.ndarray]]) -> list[dict[str, Any]]:
@@ -238,7 +249,12 @@ class Perception:
     def _with_map(self, name: str, rgb: torch.Tensor, outs: list[dict], labels: Sequence[np.ndarray]) -> list[dict]:
         task, model, size = self.heads[name]
         with torch.inference_mode():
-            return task.in_space(model, rgb.to(self.device), size, outs, labels, self.task(self.map_head).class_names)
+            return task.in_space(model, self._seen(rgb), size, outs, labels, self.task(self.map_head).class_names)
+
+    def _seen(self, rgb: torch.Tensor) -> torch.Tensor:
+        """rgb [B, 3, H, W] as the heads see it: on the device, through the space's colour calibration."""
+        rgb = rgb.to(self.device)
+        return rgb if self.colour is None else self.colour(rgb)
 
     def __call__(self, observation: Any) -> dict[str, Any] | list[dict[str, Any]]:
         rgbs, depths, batched = split_observations(observation)

@@ -44,6 +44,13 @@ from tst.transfer.evaluation import evaluate_loop
 from tst.transfer.external import open_external, read_vocabulary
 from tst.transfer.lr_decay import freeze, param_groups
 from tst.transfer.self_train import check_self_train, self_train
+from tst.transfer.space_colour import (
+    COLOUR_FILE,
+    ColourCalibration,
+    colour_metrics,
+    fit_space,
+    labelled_spaces,
+)
 from tst.transfer.tasks import TASKS, Task, TaskSpec, task_class
 
 log = logging.getLogger(__name__)
@@ -145,8 +152,10 @@ def save_preview(task: Task, path: Path, batch: dict[str, Any], gts: list[dict],
 
 
 def evaluate(task: Task, model, ds: Dataset, indices: list[int], batch_size: int, device: torch.device,
-             out_dir: Path, workers: int | str = "auto", progress: bool = True) -> tuple[dict[str, float], float]:
-    """Run the task's evaluator over ``indices``; returns (metrics, images/s), writes predictions + preview."""
+             out_dir: Path, workers: int | str = "auto", progress: bool = True,
+             colour: ColourCalibration | None = None) -> tuple[dict[str, float], float]:
+    """Run the task's evaluator over ``indices``; returns (metrics, images/s), writes predictions + preview.
+    ``colour``: the views are of the calibrated space, and go through its calibration first."""
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     ev, keys, first = task.evaluator(), {}, []
@@ -156,7 +165,10 @@ def evaluate(task: Task, model, ds: Dataset, indices: list[int], batch_size: int
         task.write_batch(out_dir, batch["__key__"], outs)
         first[:] = first or [batch, gts, outs]
 
-    metrics, _, seconds = evaluate_loop(ds, indices, batch_size, ev, lambda b: task.predict(model, b),
+    def predict(b: dict) -> list[dict]:
+        return task.predict(model, b if colour is None else {**b, "rgb": colour(b["rgb"])})
+
+    metrics, _, seconds = evaluate_loop(ds, indices, batch_size, ev, predict,
                                         task.ground_truth, device, workers=workers, progress=progress,
                                         desc="transfer eval", on_batch=on_batch)
     task.write_results(ev, out_dir)
@@ -205,11 +217,17 @@ def run(cfg: DictConfig) -> dict:
         logger.drop_after(step)  # the steps after the checkpoint run again: log them once
         step, last, rates = _train(cfg, task, model, encoder, optimizer, schedule, d, step, rng, device,
                                    checkpoint, ckpt_path, logger, show)
-        adapted = _adapt(cfg, task, model, encoder, device, show, d)
+        colour = _calibrate(cfg, d, run_path)
+        adapted = _adapt(cfg, task, model, encoder, device, show, d, colour)
+        # views of the calibrated space are scored as the deployed head sees them (external ones as they are)
+        own = colour is not None and cfg.val is not None and space_map.same_space(cfg.self_train.data, cfg.val)
         metrics, eval_rate = evaluate(task, model, d.val, d.val_idx, int(cfg.eval_batch_size), device,
-                                      run_path / "predictions", cfg.get("workers", "auto"), show)
+                                      run_path / "predictions", cfg.get("workers", "auto"), show,
+                                      colour if own else None)
         if adapted:  # the space's semantic map from the self-trained head, for agents with depth and pose
-            metrics.update(space_map.after_self_train(cfg, task, model, device, run_path))
+            metrics.update(space_map.after_self_train(cfg, task, model, device, run_path, colour))
+        if colour is not None:
+            metrics.update(colour_metrics(colour))
         logger.log_images({"transfer/predictions": run_path / "preview.png"}, step=step)
         checkpoint(rd.file("head.pt"), step, with_optimizer=False)
         metrics.update({"transfer/steps": step, "transfer/unmapped_classes": len(d.unmapped),
@@ -224,7 +242,26 @@ def run(cfg: DictConfig) -> dict:
     return {**metrics, "run_dir": str(run_path)}
 
 
-def _adapt(cfg: DictConfig, task, model, encoder, device, show: bool, d: _Data) -> dict:
+def _calibrate(cfg: DictConfig, d: _Data, run_path: Path) -> ColourCalibration | None:
+    """The test space's colour calibration (``tst.transfer.space_colour``) when ``self_train.data`` is set and
+    ``self_train.colour`` is on, saved as ``COLOUR_FILE``; None when not."""
+    st = cfg.get("self_train") or {}
+    if not st.get("data") or not st.get("colour", True):
+        return None
+    rgb, _, _ = space_map.posed_views(str(st.data), "self_train.data")
+    colour = fit_space(rgb, labelled_spaces(d.train, d.train_idx), space_map.space_of(st.data))
+    colour.save(run_path / COLOUR_FILE)
+    say(f"self_train: {st.data} colours " + ("inside the labelled spaces' range: left as they are" if colour.identity
+        else f"calibrated into the labelled spaces' range (scale {_fmt(colour.scale)}, shift {_fmt(colour.shift)})"))
+    return colour
+
+
+def _fmt(v) -> str:
+    return "/".join(f"{x:.2f}" for x in v)
+
+
+def _adapt(cfg: DictConfig, task, model, encoder, device, show: bool, d: _Data,
+           colour: ColourCalibration | None = None) -> dict:
     """Test-space training of the head when ``self_train.data`` is set ({} when not). ``self_train.steps=0``
     trains nothing: the map is then built from the external head as it is (no self-training cost)."""
     st = cfg.get("self_train") or {}
@@ -232,7 +269,7 @@ def _adapt(cfg: DictConfig, task, model, encoder, device, show: bool, d: _Data) 
         return {}
     if int(st.get("steps", 0)) == 0:
         return {"self_train/steps": 0}
-    return self_train(cfg, task, model, encoder, device, show, (d.train, d.train_idx))
+    return self_train(cfg, task, model, encoder, device, show, (d.train, d.train_idx), colour)
 
 
 def _open_data(cfg: DictConfig, rd) -> _Data:

@@ -29,6 +29,7 @@ from tst.progress import bar, say
 from tst.schedule import lr_at
 from tst.tasks import TASKS as TASK_TABLE
 from tst.transfer.lr_decay import param_groups
+from tst.transfer.space_colour import ColourCalibration
 from tst.transfer.space_map import fuse, posed_views, predict_views
 
 TASKS = tuple(n for n, t in TASK_TABLE.items() if t.self_trains)  # per-pixel class ids: they fuse per voxel
@@ -60,10 +61,12 @@ def _to_input(rgb: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
 
 
 def fused_labels(task, model, split: str, voxel: float, min_votes: int, min_agreement: float, size: int,
-                 batch_size: int, device: torch.device) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-    """rgb [N, H, W, 3], fused labels [N, H, W] (0 = none) and statistics of the fusion."""
+                 batch_size: int, device: torch.device, colour: ColourCalibration | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """rgb [N, H, W, 3], fused labels [N, H, W] (0 = none) and statistics of the fusion (the head predicts the
+    views through the space's ``colour`` calibration)."""
     rgb, depth, meta = posed_views(split, "self_train.data")
-    pred = predict_views(task, model, rgb, size, batch_size, device)
+    pred = predict_views(task, model, rgb, size, batch_size, device, colour)
     votes = fuse(task, pred, depth, meta, voxel)
     labels = np.stack([votes.labels(d, m["intrinsics"], np.asarray(m["cam_to_world"]), min_votes, min_agreement)
                        for d, m in zip(depth, meta)])
@@ -89,16 +92,19 @@ def _external_batch(task, external: tuple[Dataset, list[int]], n: int, gen: torc
 
 
 def self_train(cfg: DictConfig, task, model: torch.nn.Module, encoder: torch.nn.Module, device: torch.device,
-               show: bool = True, external: tuple[Dataset, list[int]] | None = None) -> dict[str, Any]:
+               show: bool = True, external: tuple[Dataset, list[int]] | None = None,
+               colour: ColourCalibration | None = None) -> dict[str, Any]:
     """Train ``model`` on the fused labels of ``cfg.self_train.data`` for ``cfg.self_train.steps``; its metrics.
 
     ``external_fraction`` of every batch are labelled ``external`` samples (the external training split),
-    which keep the head anchored to real labels while it adapts."""
+    which keep the head anchored to real labels while it adapts. The space's views go through its ``colour``
+    calibration (``tst.transfer.space_colour``), as they will when the head is deployed there."""
     st, t0 = cfg.self_train, time.perf_counter()
     size, bs = int(cfg.image_size), int(st.get("batch_size") or cfg.batch_size)
     n_ext = int(round(bs * float(st.get("external_fraction") or 0.0))) if external is not None else 0
     rgb, labels, stats = fused_labels(task, model, str(st.data), float(st.voxel), int(st.min_votes),
-                                      float(st.get("min_agreement") or 0.0), size, int(cfg.eval_batch_size), device)
+                                      float(st.get("min_agreement") or 0.0), size, int(cfg.eval_batch_size), device,
+                                      colour)
     say(f"self_train: {stats['self_train/views']} views of {st.data} fused into {stats['self_train/voxels']} voxels of "
         f"{float(st.voxel):g} m; {100 * stats['self_train/relabelled']:.1f}% of the labelled pixels differ from "
         f"the head's own predictions")
@@ -118,6 +124,7 @@ def self_train(cfg: DictConfig, task, model: torch.nn.Module, encoder: torch.nn.
         idx = torch.randint(0, len(rgb), (bs - n_ext,), generator=gen)
         flip = torch.rand(bs, generator=gen) < 0.5
         x = _to_input(rgb[idx.numpy()], size, device)
+        x = colour(x) if colour is not None else x  # the space's views as the deployed head will see them
         y = y_all[idx].to(device)
         if y.shape[-2:] != (size, size):
             y = F.interpolate(y[:, None].float(), size=(size, size), mode="nearest")[:, 0].long()

@@ -27,6 +27,7 @@ import torch
 from tst.dataset import ShardDataset
 from tst.modalities import decode_depth
 from tst.shards import read_manifest
+from tst.transfer.space_colour import ColourCalibration
 from tst.transfer.space_fusion import VoxelVotes
 
 MAP_FILE = "space_map.npz"  # in the transfer run directory, next to head.pt
@@ -51,12 +52,15 @@ def posed_views(split: str | Path, what: str) -> tuple[np.ndarray, list[np.ndarr
 
 
 @torch.no_grad()
-def predict_views(task, model, rgb: np.ndarray, size: int, batch_size: int, device: torch.device) -> np.ndarray:
-    """The head's class ids [N, H, W] at the views' own size (``task.perceive`` resizes in and back)."""
+def predict_views(task, model, rgb: np.ndarray, size: int, batch_size: int, device: torch.device,
+                  colour: ColourCalibration | None = None) -> np.ndarray:
+    """The head's class ids [N, H, W] at the views' own size (``task.perceive`` resizes in and back), the views
+    seen through the space's ``colour`` calibration as the plugin sees them."""
     model.eval()
     out = []
     for i in range(0, len(rgb), batch_size):
         x = torch.from_numpy(rgb[i:i + batch_size]).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+        x = colour(x) if colour is not None else x
         out += [task.pixel_classes(o) for o in task.perceive(model, x, size)]
     return np.stack(out)
 
@@ -70,10 +74,10 @@ def fuse(task, pred: np.ndarray, depth: list[np.ndarray], meta: list[dict], voxe
 
 
 def build(task, model, split: str | Path, voxel: float, size: int, batch_size: int,
-          device: torch.device) -> VoxelVotes:
-    """The map of ``split``'s views as ``model`` predicts them."""
+          device: torch.device, colour: ColourCalibration | None = None) -> VoxelVotes:
+    """The map of ``split``'s views as ``model`` predicts them (through the space's ``colour`` calibration)."""
     rgb, depth, meta = posed_views(split, "self_train.data")
-    return fuse(task, predict_views(task, model, rgb, size, batch_size, device), depth, meta, voxel)
+    return fuse(task, predict_views(task, model, rgb, size, batch_size, device, colour), depth, meta, voxel)
 
 
 def read_labels(votes: VoxelVotes, classes: np.ndarray, depth: np.ndarray, intrinsics, cam_to_world: np.ndarray,
@@ -91,11 +95,12 @@ def posed(split: str | Path | None) -> bool:
 
 @torch.no_grad()
 def score(task, model, votes: VoxelVotes, split: str | Path, size: int, batch_size: int, device: torch.device,
-          min_votes: int = 1) -> dict[str, float]:
-    """``split``'s views labelled by the map (the head where it has no votes), scored by the task's evaluator."""
+          min_votes: int = 1, colour: ColourCalibration | None = None) -> dict[str, float]:
+    """``split``'s views labelled by the map (the head where it has no votes, on views through the space's
+    ``colour`` calibration), scored by the task's evaluator."""
     rgb, depth, meta = posed_views(split, "val")
     truth = ShardDataset(split, tuple(m for m in task.modalities if m != "rgb"))  # the members scoring reads
-    head = predict_views(task, model, rgb, size, batch_size, device)
+    head = predict_views(task, model, rgb, size, batch_size, device, colour)
     ev, covered = task.evaluator(), 0
     for i, (p, d, m) in enumerate(zip(head, depth, meta)):
         labels, hit = read_labels(votes, p, d, m["intrinsics"], m["cam_to_world"], min_votes)
@@ -120,13 +125,14 @@ def same_space(a: str | Path, b: str | Path) -> bool:
     return space_of(a) is not None and space_of(a) == space_of(b)
 
 
-def after_self_train(cfg, task, model, device: torch.device, run_dir: Path) -> dict[str, float]:
+def after_self_train(cfg, task, model, device: torch.device, run_dir: Path,
+                     colour: ColourCalibration | None = None) -> dict[str, float]:
     """Build the map of ``self_train.data`` with the self-trained head, save it as ``MAP_FILE`` (and its picture,
     ``IMAGE_FILE``) in ``run_dir`` and, when ``val`` is a posed split of the same space (``same_space``), score
     the eval views with it."""
     st = cfg.self_train
     size, bs = int(cfg.image_size), int(cfg.eval_batch_size)
-    votes = build(task, model, str(st.data), float(st.voxel), size, bs, device)
+    votes = build(task, model, str(st.data), float(st.voxel), size, bs, device, colour)
     votes.space = space_of(st.data)
     votes.save(Path(run_dir) / MAP_FILE)
     from tst.transfer.space_map_image import (  # matplotlib: not on the plugin's import path
@@ -137,7 +143,7 @@ def after_self_train(cfg, task, model, device: torch.device, run_dir: Path) -> d
     save_image(votes, task.class_names, Path(run_dir) / IMAGE_FILE)  # the same map, for a person to look at
     out = {"self_train/map_voxels": len(votes.keys)}
     if posed(cfg.val) and same_space(st.data, cfg.val):  # another space's views (the matrix) have no map
-        out.update(score(task, model, votes, cfg.val, size, bs, device, int(st.min_votes)))
+        out.update(score(task, model, votes, cfg.val, size, bs, device, int(st.min_votes), colour))
     return out
 
 

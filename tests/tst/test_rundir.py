@@ -14,6 +14,7 @@ def test_writes_config_provenance_and_merges_metrics(tmp_path):
     prov = json.loads((tmp_path / "run/provenance.json").read_text())
     assert prov["seed"] == 3 and "torch" in prov["versions"] and prov["git"]
     import torch  # noqa: F401  (loaded: the record names the kernels it dispatches to)
+
     from tst.provenance import cpu
     assert cpu()["model"] and cpu()["capability"] in ("DEFAULT", "VSX", "ZVECTOR", "NO AVX", "AVX2", "AVX512",
                                                       "SVE256", "SVE128")
