@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from tst.collect.camera import Camera
 from tst.collect.members import extra_members
 from tst.envs.camera import Intrinsics
 from tst.envs.scene import Scene
@@ -62,6 +63,7 @@ class CollectJob:
     shard_size: int = 256
     rgb_format: str = "png"
     seed: int = 0
+    camera: Camera = field(default_factory=Camera)  # the sensor the rgb is seen through (collect/camera.py)
 
     @property
     def num_frames(self) -> int:
@@ -142,6 +144,8 @@ class FrameSource:
             frame["cam_to_world"] = pose
             rng = np.random.default_rng([job.seed, i])
             sample.update(extra_members(frame, list(job.extras), scene=scene, rng=rng))
+        if "rgb" in sample and not job.camera.identity:  # after the labels and derived members: the scene as it is
+            sample["rgb"] = job.camera.apply(sample["rgb"], np.random.default_rng([job.seed, i, 1]))
         sample["meta"] = {"intrinsics": job.intrinsics.to_dict(), "cam_to_world": pose.tolist(),
                           "scene_id": scene.scene_id, "split": job.split, "index": i}
         return sample

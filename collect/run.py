@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from tst.atomic import write_json
+from tst.collect.camera import camera_from_config
 from tst.collect.collector import CollectError, CollectJob, collect, pending_shards
 from tst.collect.finalize import finish_split
 from tst.collect.leakage import enforce_separation, split_poses
@@ -54,6 +55,7 @@ def check_config(cfg: DictConfig) -> None:
             bad(key, cfg[key], f"it must be an integer >= {lo}")
     if cfg.rgb_format not in ("png", "jpg"):
         bad("rgb_format", cfg.rgb_format, "choose png (lossless) or jpg (quality 95)")
+    camera_from_config(cfg.get("camera"))  # raises naming the camera field
     for e in cfg.extras:
         if e not in known_extras():
             bad("extras", list(cfg.extras), f"known derived members: {known_extras()}")
@@ -167,7 +169,7 @@ def run(cfg: DictConfig) -> dict:
     job = CollectJob(split_dir=split_dir, split=cfg.split, scenes=scenes, poses=poses, scene_index=scene_index,
                      intrinsics=Intrinsics.from_fov(res, res, float(cfg.hfov)), modalities=SPLITS[cfg.split],
                      extras=tuple(cfg.extras), class_lookup=lookups, shard_size=int(cfg.shard_size),
-                     rgb_format=cfg.rgb_format, seed=int(cfg.seed))
+                     rgb_format=cfg.rgb_format, seed=int(cfg.seed), camera=camera_from_config(cfg.get("camera")))
     todo = pending_shards(job)
     already = job.num_frames - sum(len(job.shard_range(k)) for k in todo)
     renderer_spec = OmegaConf.to_container(cfg.renderer, resolve=True)
