@@ -47,9 +47,9 @@ from tst.transfer.self_train import check_self_train, self_train
 from tst.transfer.space_colour import (
     COLOUR_FILE,
     ColourCalibration,
+    calibrate_split,
     colour_metrics,
-    fit_space,
-    labelled_spaces,
+    describe,
 )
 from tst.transfer.tasks import TASKS, Task, TaskSpec, task_class
 
@@ -248,16 +248,10 @@ def _calibrate(cfg: DictConfig, d: _Data, run_path: Path) -> ColourCalibration |
     st = cfg.get("self_train") or {}
     if not st.get("data") or not st.get("colour", True):
         return None
-    rgb, _, _ = space_map.posed_views(str(st.data), "self_train.data")
-    colour = fit_space(rgb, labelled_spaces(d.train, d.train_idx), space_map.space_of(st.data))
+    colour = calibrate_split(str(st.data), d.train, d.train_idx, space_map.space_of(st.data))
     colour.save(run_path / COLOUR_FILE)
-    say(f"self_train: {st.data} colours " + ("inside the labelled spaces' range: left as they are" if colour.identity
-        else f"calibrated into the labelled spaces' range (scale {_fmt(colour.scale)}, shift {_fmt(colour.shift)})"))
+    say(f"self_train: {st.data} colours {describe(colour)}")
     return colour
-
-
-def _fmt(v) -> str:
-    return "/".join(f"{x:.2f}" for x in v)
 
 
 def _adapt(cfg: DictConfig, task, model, encoder, device, show: bool, d: _Data,

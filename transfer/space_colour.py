@@ -148,12 +148,25 @@ def labelled_spaces(ds, indices: Iterable[int]) -> dict[str, Moments]:
     return per_space(views())
 
 
-def fit_space(space_rgb: np.ndarray, labelled: dict[str, Moments], space_hash: str | None = None) -> ColourCalibration:
-    """The test space's stored views uint8 [N, H, W, 3] -> its calibration against the ``labelled`` spaces."""
+def calibrate_split(split: str | Path, labelled_ds, indices: Iterable[int], space_hash: str | None = None
+                    ) -> ColourCalibration:
+    """The test space's views (a shard split; its rgb is all that is read) calibrated against the spaces of a
+    labelled training set (``labelled_spaces``)."""
+    from tst.dataset import ShardDataset
+
+    views = ShardDataset(split, ("rgb",), stored=True)  # rgb uint8 [3, H, W]
     s = MomentSum()
-    for v in space_rgb:
-        s.add(v.astype(np.float64) / 255.0)
-    return fit(s.moments(), labelled.values(), space_hash)
+    for i in range(len(views)):
+        s.add(channels_last(views[i]["rgb"]))
+    return fit(s.moments(), labelled_spaces(labelled_ds, indices).values(), space_hash)
+
+
+def describe(c: ColourCalibration) -> str:
+    """One line for the log: what the calibration does to the space's views."""
+    if c.identity:
+        return "inside the labelled spaces' range: left as they are"
+    fmt = lambda v: "/".join(f"{x:.2f}" for x in v)  # noqa: E731
+    return f"calibrated into the labelled spaces' range (r/g/b scale {fmt(c.scale)}, shift {fmt(c.shift)})"
 
 
 def colour_metrics(c: ColourCalibration) -> dict[str, float]:
