@@ -99,6 +99,15 @@ def _self_trained(root: Path) -> dict[str, bool]:
     return {t: min(s) > 0 for t, s in sorted(steps.items()) if min(s) > 0 or max(s) == 0}
 
 
+def _colour_calibrated(root: Path) -> tuple[int, int, float]:
+    """(tst semseg runs that calibrated the space's colours, those that measured them, the largest move in levels),
+    read from the runs' own ``self_train/colour_*`` metrics (``tst.transfer.space_colour``)."""
+    found = [json.loads(f.read_text()) for f in sorted((root / "transfer").glob("*/tst/*/semseg/seed*/metrics.json"))]
+    found = [m for m in found if "self_train/colour_calibrated" in m]
+    moved = [m for m in found if m["self_train/colour_calibrated"]]
+    return len(moved), len(found), max((float(m.get("self_train/colour_mean_shift", 0.0)) for m in moved), default=0.0)
+
+
 def _map_picture(root: Path) -> str:
     """The first tst semseg run's ``space_map.png`` copied next to the report, as a markdown image ('' if none)."""
     found = sorted((root / "transfer").glob(f"*/tst/*/semseg/seed*/{IMAGE_FILE}"))
@@ -160,6 +169,12 @@ def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
         text += (f"\ntst = the encoder pretrained on the test space, and its {', '.join(adapted)} head then "
                  f"self-trained on its own predictions over the space's unlabelled pretraining views, fused per "
                  f"voxel in 3-D (no test-space label is read); scratch and other never see the test space.\n")
+    moved, measured, most = _colour_calibrated(root)
+    if moved:
+        text += (f"\nIn {moved} of {measured} tst semseg runs the test space's colours lay outside the range the "
+                 f"labelled spaces span (another camera, a scan's lighting): tst sees that space's views through its "
+                 f"colour calibration (largest move {most:.0f} of 255 levels; `space_colour.json`), while scratch and "
+                 f"other see them as they are. Part of tst's gain may be that calibration alone.\n")
     inits = {r["init"] for r in rows}
     gains = {ref: {m: paired_gain(rows, "tst", ref, m) for m in metrics}
              for ref in ("scratch", "other") if "tst" in inits and ref in inits}
@@ -189,7 +204,8 @@ def _gain(rows: list[dict], root: Path) -> tuple[str, dict]:
             "gain": {ref: {m: g[m].mean for m in metrics} for ref, g in gains.items()},
             "paired": {ref: {m: {"mean": g[m].mean, "lo": g[m].lo, "hi": g[m].hi, "n": g[m].n} for m in metrics}
                        for ref, g in gains.items()},
-            "verdict": verdict, "plot": png.name, "self_trained": adapted, "space_map": map_data}
+            "verdict": verdict, "plot": png.name, "self_trained": adapted, "space_map": map_data,
+            "colour_calibrated": moved}
     return text + f"\n![gain]({png.name})\n", data
 
 

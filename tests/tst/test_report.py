@@ -80,6 +80,22 @@ def test_gain_report_pairs_tst_with_its_space_map_against_the_baselines_heads(tm
     assert "![space map]" not in md  # no run drew its map
 
 
+def test_a_colour_calibrated_tst_head_is_said_so(tmp_path):
+    for seed, shift in ((0, 33.3), (1, 0.0)):
+        _run(tmp_path, 0, "tst", "multimae", "semseg", seed, semseg__mIoU=30.0,
+             self_train__colour_calibrated=float(shift > 0), self_train__colour_mean_shift=shift)
+        _run(tmp_path, 0, "other", "multimae", "semseg", seed, semseg__mIoU=29.0)
+    data = render(tmp_path, "gain")
+    md = (tmp_path / "report.md").read_text()
+    assert data["colour_calibrated"] == 1
+    assert "In 1 of 2 tst semseg runs the test space's colours lay outside the range" in md
+    assert "largest move 33 of 255 levels" in md
+    (tmp_path / "transfer/synth0/tst/multimae/semseg/seed0/metrics.json").write_text(json.dumps(
+        {"semseg/mIoU": 30.0, "self_train/colour_calibrated": 0.0, "self_train/colour_mean_shift": 0.0}))
+    assert render(tmp_path, "gain")["colour_calibrated"] == 0
+    assert "colours lay outside" not in (tmp_path / "report.md").read_text()
+
+
 def test_the_verdict_speaks_of_a_paired_task_when_no_baseline_ran_the_headline_one(tmp_path):
     # the baselines train captioning only (grid.task_inits): the semseg column has no pair to judge
     for scene, (t, o) in enumerate([(0.80, 0.70), (0.90, 0.75), (0.70, 0.62)]):
