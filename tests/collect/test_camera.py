@@ -59,3 +59,15 @@ def test_collect_sees_the_space_through_the_camera_and_nothing_else_changes(tmp_
             assert np.array_equal(x[m].numpy(), y[m].numpy())  # the scene as it is
         want = camera.apply(x["rgb"].permute(1, 2, 0).numpy(), np.random.default_rng([0, i, 1]))
         assert np.array_equal(y["rgb"].permute(1, 2, 0).numpy(), want)
+
+
+def test_a_sweep_names_a_space_seen_through_another_camera(tmp_path):
+    from tst.pipeline import Grid, compose_config, plan_jobs
+
+    cam = ("scene=synth", "scene.seed=0", "camera.white_balance=[1.15,1.0,0.75]", "camera.gamma=0.7")
+    jobs = {j.name: j for j in plan_jobs(Grid(scenes=("cam0",), spaces={"cam0": cam}, inits=("tst",),
+                                              tasks=("semseg",)), tmp_path)}
+    for split in ("pretrain", "eval"):  # both of the space's collections see it through the camera
+        cfg = compose_config("collect", list(jobs[f"data/cam0/{split}"].argv(tmp_path)))
+        assert camera_from_config(cfg.camera) == Camera((1.15, 1.0, 0.75), 0.7)
+    assert camera_from_config(compose_config("collect", list(jobs["data/external"].argv(tmp_path))).camera).identity
