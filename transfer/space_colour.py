@@ -11,7 +11,9 @@ space's unlabelled views measure its colours (per-channel mean and spread), so e
 by one affine map until they fall inside the range the labelled spaces' own means and spreads span;
 that took the same heads back to 18.8–20.3. Inside that range nothing is moved: a space whose colours
 the labelled spaces already cover is left exactly as it is (aligning those too cost 0.3–1.5 mIoU on
-never-used spaces 9–11, whose colours differ because their furniture does).
+never-used spaces 9–11, whose colours differ because their furniture does). A labelled set without spaces (a COCO
+or image folder, no ``meta.scene_id``) counts as one, whose range is a point: the space's colours are then moved
+to its mean and spread.
 
 ``ColourCalibration`` holds the map (``rgb * scale + shift``, rgb in [0, 1], clipped to it) and is
 saved next to the head (``space_colour.json``); ``tst.transfer.perception`` applies it to every view
