@@ -32,3 +32,13 @@ def test_encoder_with_another_patch_size_is_refused():
         SegModel(tiny_encoder(patch_size=16), head)
     with pytest.raises(KeyError, match=r"known heads: \['linear', 'uper'\]"):
         build_seg_head("dpt", tiny_encoder(), 3)
+
+
+def test_uper_fuse_kernel_1_fuses_by_a_pointwise_conv_and_other_kernels_are_refused():
+    enc = tiny_encoder()
+    full, cheap = build_seg_head("uper", enc, 5), build_seg_head("uper", enc, 5, fuse_kernel=1)
+    assert full.fuse[0].kernel_size == (3, 3) and cheap.fuse[0].kernel_size == (1, 1)
+    assert full.fuse[0].weight.numel() == 9 * cheap.fuse[0].weight.numel()
+    assert SegModel(enc, cheap)(torch.rand(2, 3, 64, 64)).shape == (2, 5, 64, 64)
+    with pytest.raises(ValueError, match="fuse_kernel must be 1 or 3, got 5"):
+        build_seg_head("uper", enc, 5, fuse_kernel=5)

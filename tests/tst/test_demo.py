@@ -43,6 +43,15 @@ def test_demo_runs_every_stage_reports_measured_numbers_and_resumes(tmp_path, ca
     assert tst_cfg["data"] != other_cfg["data"]
     assert {k: v for k, v in tst_cfg.items() if k not in ("data", "out")} == \
         {k: v for k, v in other_cfg.items() if k not in ("data", "out")}
+    # the demo's cheaper heads (configs/demo.yaml), for every init alike
+    def head_kwargs(init: str, task: str) -> dict:
+        run_cfg = yaml.safe_load((tmp_path / f"transfer/synth0/{init}/{task}/seed0/config.yaml").read_text())
+        return run_cfg["task"]["model_kwargs"]
+
+    for init in ("tst/multimae", "oracle/multimae"):
+        assert head_kwargs(init, "semseg")["fuse_kernel"] == 1
+        det = head_kwargs(init, "det")
+        assert [det[f"rpn_{k}_nms_top_n_{s}"] for s in ("train", "test") for k in ("pre", "post")] == [500, 500, 300, 300]
     assert (tmp_path / "gain.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert metrics["time/pretrain_s"] > 0 and metrics["time/transfer_s"] > 0 and metrics["time/deploy_s"] > 0
     assert "## Wall time" in report and "| deploy/synth0/tst/multimae/seed0 | ok |" in report
