@@ -82,9 +82,10 @@ class SeparableMultiScaleRoIAlign(MultiScaleRoIAlign):
             self.scales, self.map_levels = _setup_scales(feats, image_shapes, self.canonical_scale,
                                                          self.canonical_level)
         rois = torch.cat([torch.cat([torch.full_like(b[:, :1], i), b], dim=1) for i, b in enumerate(boxes)])
-        levels = self.map_levels(boxes) if len(feats) > 1 else torch.zeros(len(rois), dtype=torch.long)
         if len(rois) == 0:
             return feats[0].new_zeros(0, feats[0].shape[1], *self.output_size)
+        levels = (self.map_levels(boxes) if len(feats) > 1
+                  else torch.zeros(len(rois), dtype=torch.long, device=rois.device))
         order, pieces = [], []
         for level, (feat, scale) in enumerate(zip(feats, self.scales)):
             idx = torch.where(levels == level)[0]

@@ -54,6 +54,8 @@ def test_multiscale_matches_torchvision_with_an_image_without_boxes():
     ours = SeparableMultiScaleRoIAlign(["0", "1", "2", "3"], 7, 2)(feats, boxes, [(64, 64)] * 3)
     assert ours.shape == theirs.shape == (65, 5, 7, 7)
     assert torch.allclose(ours, theirs, atol=1e-5)
+    one_level = [m(["1"], 5, 2)(feats, boxes, [(64, 64)] * 3) for m in (MultiScaleRoIAlign, SeparableMultiScaleRoIAlign)]
+    assert torch.allclose(one_level[0], one_level[1], atol=1e-5)
     none = SeparableMultiScaleRoIAlign(["0"], 7, 2)(feats, [torch.zeros(0, 4)] * 3, [(64, 64)] * 3)
     assert none.shape == (0, 5, 7, 7)
 
