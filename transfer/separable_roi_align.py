@@ -84,8 +84,7 @@ class SeparableMultiScaleRoIAlign(MultiScaleRoIAlign):
         rois = torch.cat([torch.cat([torch.full_like(b[:, :1], i), b], dim=1) for i, b in enumerate(boxes)])
         if len(rois) == 0:
             return feats[0].new_zeros(0, feats[0].shape[1], *self.output_size)
-        levels = (self.map_levels(boxes) if len(feats) > 1
-                  else torch.zeros(len(rois), dtype=torch.long, device=rois.device))
+        levels = self.map_levels(boxes)  # one level: all 0 (its mapper's k_min = k_max)
         order, pieces = [], []
         for level, (feat, scale) in enumerate(zip(feats, self.scales)):
             idx = torch.where(levels == level)[0]
