@@ -5,7 +5,9 @@ At the demo's scale (``tst_vit_test``, 64 px, one thread) the heads, not the enc
   detector level as the box head sees it (8 images, 64 channels, 32 x 32, 128 RoIs each);
 - a det training step (batch 8) with either RoIAlign, and with the demo's 500 / 300 RPN proposals
   instead of torchvision's 2000 / 1000;
-- a semseg training step (batch 16) with UPerNet's 3x3 fusion and with the demo's 1x1 fusion.
+- a semseg training step (batch 16) with UPerNet's 3x3 fusion and with the demo's 1x1 fusion;
+- the demo's semseg step and the recipe's (``tst_vit_cpu``, 3x3 fusion) with the head's bilinear resizing
+  by ``F.interpolate`` and by ``separable_resize`` (two matmuls, the default).
 Every pair is timed interleaved (the shared machine's load hits both alike), median of the repeats.
 
     .venv/bin/python -m bench demo_heads      # -> runs/bench/demo_heads.json
@@ -24,6 +26,7 @@ from torchvision.ops import roi_align
 
 from bench.deploy import task_defaults
 from tst.models.vit import create_encoder
+from tst.transfer import seg_head
 from tst.transfer.det_model import build_detector
 from tst.transfer.seg_head import SegModel, build_seg_head
 from tst.transfer.separable_roi_align import separable_roi_align
@@ -101,9 +104,40 @@ def semseg_steps() -> dict[str, Callable[[], None]]:
     return {"fuse_3x3": step(3), "fuse_1x1": step(1)}
 
 
+def _interpolate(x: torch.Tensor, size) -> torch.Tensor:
+    return torch.nn.functional.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def resize_steps() -> dict[str, Callable[[], None]]:
+    """Semseg steps whose UPerNet head resizes by F.interpolate or by separable_resize (swapped in per call)."""
+    g = torch.Generator().manual_seed(0)
+    rgb, labels = torch.rand(16, 3, SIZE, SIZE, generator=g), torch.randint(0, CLASSES, (16, SIZE, SIZE), generator=g)
+    separable = seg_head.bilinear_resize
+
+    def step(model_name, fuse_kernel, resize):
+        torch.manual_seed(0)
+        enc = create_encoder(model_name)
+        model = SegModel(enc, build_seg_head("uper", enc, CLASSES, channels=64, fuse_kernel=fuse_kernel))
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def run():
+            seg_head.bilinear_resize = resize
+            try:
+                opt.zero_grad(set_to_none=True)
+                torch.nn.functional.cross_entropy(model(rgb), labels).backward()
+                opt.step()
+            finally:
+                seg_head.bilinear_resize = separable
+        return run
+
+    return {"demo_interpolate": step("tst_vit_test", 1, _interpolate), "demo_separable": step("tst_vit_test", 1, separable),
+            "recipe_interpolate": step("tst_vit_cpu", 3, _interpolate), "recipe_separable": step("tst_vit_cpu", 3, separable)}
+
+
 def main(out_dir: Path) -> dict:
     torch.set_num_threads(1)  # as the demo runs each stage
     roi, det, seg = interleaved(roi_align_steps()), interleaved(det_steps()), interleaved(semseg_steps())
+    resize = interleaved(resize_steps())
     result = {
         "threads": 1, "image_size": SIZE, "repeats": REPEATS,
         "roi_align_s": roi, "roi_align_speedup": round(roi["torchvision"] / roi["separable"], 3),
@@ -111,9 +145,14 @@ def main(out_dir: Path) -> dict:
         "det_separable_speedup": round(det["torchvision_2000"] / det["separable_2000"], 3),
         "det_demo_speedup": round(det["torchvision_2000"] / det["separable_500"], 3),
         "semseg_step_s": seg, "semseg_fuse_1x1_speedup": round(seg["fuse_3x3"] / seg["fuse_1x1"], 3),
+        "semseg_resize_step_s": resize,
+        "semseg_separable_resize_speedup": round(resize["demo_interpolate"] / resize["demo_separable"], 3),
+        "semseg_recipe_separable_resize_speedup": round(resize["recipe_interpolate"] / resize["recipe_separable"], 3),
     }
     print(f"demo_heads bench: RoIAlign fwd+bwd separable {result['roi_align_speedup']:.2f}x torchvision's; det step "
           f"{result['det_separable_speedup']:.2f}x with it, {result['det_demo_speedup']:.2f}x with 500 proposals too; "
-          f"semseg step {result['semseg_fuse_1x1_speedup']:.2f}x with the 1x1 fusion", flush=True)
+          f"semseg step {result['semseg_fuse_1x1_speedup']:.2f}x with the 1x1 fusion; separable resizing: demo semseg step "
+          f"{result['semseg_separable_resize_speedup']:.2f}x, recipe's {result['semseg_recipe_separable_resize_speedup']:.2f}x",
+          flush=True)
     (out_dir / "demo_heads.json").write_text(json.dumps(result, indent=2))
     return result

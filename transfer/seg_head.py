@@ -13,7 +13,6 @@ encoder it is given.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from tst.transfer.backbone import (
@@ -26,6 +25,7 @@ from tst.transfer.backbone import (
     pad_for_encoder,
     patch_size_of,
 )
+from tst.transfer.separable_resize import bilinear_resize
 
 
 def conv_bn_relu(cin: int, cout: int, k: int) -> nn.Sequential:
@@ -72,16 +72,14 @@ class UPerHead(nn.Module):
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
         xs = [r(f) for r, f in zip(self.rescale, feats)]  # strides p/4, p/2, p, 2p
         top = xs[-1]  # [B, D, h/2, w/2]
-        pooled = [F.interpolate(m(top), size=top.shape[-2:], mode="bilinear", align_corners=False)
-                  for m in self.ppm]
+        pooled = [bilinear_resize(m(top), top.shape[-2:]) for m in self.ppm]
         lat = [lat_conv(x) for lat_conv, x in zip(self.lateral, xs[:-1])]  # [B, C, …]
         lat.append(self.ppm_out(torch.cat([top, *pooled], dim=1)))
         for i in range(len(lat) - 1, 0, -1):  # top-down path
-            lat[i - 1] = lat[i - 1] + F.interpolate(lat[i], size=lat[i - 1].shape[-2:], mode="bilinear",
-                                                    align_corners=False)
+            lat[i - 1] = lat[i - 1] + bilinear_resize(lat[i], lat[i - 1].shape[-2:])
         outs = [conv(x) for conv, x in zip(self.fpn_out, lat[:-1])] + [lat[-1]]
         size = outs[0].shape[-2:]
-        outs = [outs[0]] + [F.interpolate(o, size=size, mode="bilinear", align_corners=False) for o in outs[1:]]
+        outs = [outs[0]] + [bilinear_resize(o, size) for o in outs[1:]]
         return self.classifier(self.fuse(torch.cat(outs, dim=1)))  # [B, K, 4h, 4w]
 
 
@@ -125,5 +123,5 @@ class SegModel(nn.Module):
         x = pad_for_encoder(self.encoder, self.normalize(rgb))  # [B, 3, H', W']
         feats = multilevel_features(self.encoder, x, self.levels)  # L x [B, D, H'/p, W'/p]
         logits = self.head(feats)  # [B, K, ·, ·]
-        logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        logits = bilinear_resize(logits, x.shape[-2:])
         return logits[..., :h, :w]  # [B, K, H, W]
