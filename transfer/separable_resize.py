@@ -4,8 +4,10 @@ Why: at the demo's scale (``tst_vit_test``, 64 px, one thread) the UPerNet head 
 stride p/4 and the logits to the image, and ``F.interpolate``'s bilinear backward is a scatter that
 runs at a fraction of the core's speed. Bilinear resizing is separable, ``out = A_h · x · A_wᵀ`` with
 ``A`` the [out, in] matrix of each axis's two-tap weights, so forward and backward are GEMMs.
-Measured fwd + bwd, batch 16 x 64 channels, one thread (``make bench``, ``runs/bench/demo_heads.json``):
-16² → 32² 17.7 → 6.8 ms, 33 channels 32² → 64² 36.0 → 16.0 ms.
+The op alone, fwd + bwd, one thread (AVX2): batch 16 x 64 channels 16² → 32² 13.2 → 4.8 ms, 4² → 32²
+12.8 → 4.0 ms, 33 channels 32² → 64² 39.4 → 19.0 ms; 4² → 8² loses (1.1 → 1.6 ms) but is tiny. Whole
+training steps side by side: ``make bench`` (``runs/bench/demo_heads.json``,
+``semseg_separable_resize_speedup``).
 
 The weights are ``F.interpolate(mode="bilinear", align_corners=False)``'s (no antialias): the source
 coordinate ``(dst + 0.5) · in / out − 0.5`` clamped at 0, its floor and the next pixel (the last pixel
