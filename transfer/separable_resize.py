@@ -24,7 +24,15 @@ import torch.nn.functional as F
 
 @lru_cache(maxsize=64)
 def _axis(n_in: int, n_out: int, dtype: torch.dtype) -> torch.Tensor:
-    """[n_out, n_in] bilinear weights of one axis (each row: two taps summing to 1)."""
+    """[n_out, n_in] bilinear weights of one axis (each row: two taps summing to 1).
+
+    Built outside inference mode: the perception plugin resizes under ``torch.inference_mode``, and a cached
+    inference tensor could not be saved for a later training step's backward."""
+    with torch.inference_mode(False):
+        return _build_axis(n_in, n_out, dtype)
+
+
+def _build_axis(n_in: int, n_out: int, dtype: torch.dtype) -> torch.Tensor:
     src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp(min=0.0)
     i0 = src.floor().long().clamp(max=n_in - 1)
     i1 = (i0 + 1).clamp(max=n_in - 1)

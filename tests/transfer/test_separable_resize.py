@@ -40,6 +40,14 @@ def test_axis_weights_rows_are_two_taps_summing_to_one():
         axis_weights(0, 3)
 
 
+def test_weights_first_built_in_inference_mode_still_train():
+    with torch.inference_mode():  # as the perception plugin resizes
+        bilinear_resize(torch.rand(1, 2, 5, 3), (11, 7))
+    x = torch.rand(1, 2, 5, 3, requires_grad=True)
+    bilinear_resize(x, (11, 7)).sum().backward()  # the cached weights are saved for backward
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
 def test_integer_tensors_fall_back_to_interpolate():
     x = torch.arange(16.0).reshape(1, 1, 4, 4)
     torch.testing.assert_close(bilinear_resize(x.double(), (8, 8)), _interp(x.double(), (8, 8)))
