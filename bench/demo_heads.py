@@ -85,53 +85,47 @@ def det_steps() -> dict[str, Callable[[], None]]:
             "separable_500": step(roi_align="separable", **demo)}
 
 
-def semseg_steps() -> dict[str, Callable[[], None]]:
-    g = torch.Generator().manual_seed(0)
-    rgb, labels = torch.rand(16, 3, SIZE, SIZE, generator=g), torch.randint(0, CLASSES, (16, SIZE, SIZE), generator=g)
-
-    def step(fuse_kernel):
-        torch.manual_seed(0)
-        enc = create_encoder("tst_vit_test")
-        model = SegModel(enc, build_seg_head("uper", enc, CLASSES, channels=64, fuse_kernel=fuse_kernel))
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-        def run():
-            opt.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(model(rgb), labels).backward()
-            opt.step()
-        return run
-
-    return {"fuse_3x3": step(3), "fuse_1x1": step(1)}
-
-
 def _interpolate(x: torch.Tensor, size) -> torch.Tensor:
     return torch.nn.functional.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
 
 
-def resize_steps() -> dict[str, Callable[[], None]]:
-    """Semseg steps whose UPerNet head resizes by F.interpolate or by separable_resize (swapped in per call)."""
+def _semseg_step(rgb: torch.Tensor, labels: torch.Tensor, model_name: str, fuse_kernel: int,
+                 resize: Callable | None = None) -> Callable[[], None]:
+    """One UPerNet training step; ``resize`` swaps the head's bilinear resizing in for the call."""
+    torch.manual_seed(0)
+    enc = create_encoder(model_name)
+    model = SegModel(enc, build_seg_head("uper", enc, CLASSES, channels=64, fuse_kernel=fuse_kernel))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    default = seg_head.bilinear_resize
+
+    def run():
+        seg_head.bilinear_resize = resize or default
+        try:
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(model(rgb), labels).backward()
+            opt.step()
+        finally:
+            seg_head.bilinear_resize = default
+    return run
+
+
+def _semseg_batch() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
-    rgb, labels = torch.rand(16, 3, SIZE, SIZE, generator=g), torch.randint(0, CLASSES, (16, SIZE, SIZE), generator=g)
-    separable = seg_head.bilinear_resize
+    return torch.rand(16, 3, SIZE, SIZE, generator=g), torch.randint(0, CLASSES, (16, SIZE, SIZE), generator=g)
 
-    def step(model_name, fuse_kernel, resize):
-        torch.manual_seed(0)
-        enc = create_encoder(model_name)
-        model = SegModel(enc, build_seg_head("uper", enc, CLASSES, channels=64, fuse_kernel=fuse_kernel))
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
-        def run():
-            seg_head.bilinear_resize = resize
-            try:
-                opt.zero_grad(set_to_none=True)
-                torch.nn.functional.cross_entropy(model(rgb), labels).backward()
-                opt.step()
-            finally:
-                seg_head.bilinear_resize = separable
-        return run
+def semseg_steps() -> dict[str, Callable[[], None]]:
+    batch = _semseg_batch()
+    return {"fuse_3x3": _semseg_step(*batch, "tst_vit_test", 3), "fuse_1x1": _semseg_step(*batch, "tst_vit_test", 1)}
 
-    return {"demo_interpolate": step("tst_vit_test", 1, _interpolate), "demo_separable": step("tst_vit_test", 1, separable),
-            "recipe_interpolate": step("tst_vit_cpu", 3, _interpolate), "recipe_separable": step("tst_vit_cpu", 3, separable)}
+
+def resize_steps() -> dict[str, Callable[[], None]]:
+    """Semseg steps whose UPerNet head resizes by F.interpolate or by separable_resize (the default)."""
+    batch = _semseg_batch()
+    return {"demo_interpolate": _semseg_step(*batch, "tst_vit_test", 1, _interpolate),
+            "demo_separable": _semseg_step(*batch, "tst_vit_test", 1),
+            "recipe_interpolate": _semseg_step(*batch, "tst_vit_cpu", 3, _interpolate),
+            "recipe_separable": _semseg_step(*batch, "tst_vit_cpu", 3)}
 
 
 def main(out_dir: Path) -> dict:

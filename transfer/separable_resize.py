@@ -29,19 +29,15 @@ def _axis(n_in: int, n_out: int, dtype: torch.dtype) -> torch.Tensor:
     Built outside inference mode: the perception plugin resizes under ``torch.inference_mode``, and a cached
     inference tensor could not be saved for a later training step's backward."""
     with torch.inference_mode(False):
-        return _build_axis(n_in, n_out, dtype)
-
-
-def _build_axis(n_in: int, n_out: int, dtype: torch.dtype) -> torch.Tensor:
-    src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp(min=0.0)
-    i0 = src.floor().long().clamp(max=n_in - 1)
-    i1 = (i0 + 1).clamp(max=n_in - 1)
-    w1 = src - i0
-    rows = torch.arange(n_out)
-    a = torch.zeros(n_out, n_in, dtype=torch.float64)
-    a.index_put_((rows, i0), 1.0 - w1, accumulate=True)
-    a.index_put_((rows, i1), w1, accumulate=True)
-    return a.to(dtype)
+        src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp(min=0.0)
+        i0 = src.floor().long().clamp(max=n_in - 1)
+        i1 = (i0 + 1).clamp(max=n_in - 1)
+        w1 = src - i0
+        rows = torch.arange(n_out)
+        a = torch.zeros(n_out, n_in, dtype=torch.float64)
+        a.index_put_((rows, i0), 1.0 - w1, accumulate=True)
+        a.index_put_((rows, i1), w1, accumulate=True)
+        return a.to(dtype)
 
 
 def axis_weights(n_in: int, n_out: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
